@@ -1,0 +1,17 @@
+DROP TABLE job_leases;
+DROP TABLE audit_events;
+DROP TABLE revoked_tokens;
+DROP TABLE refresh_tokens;
+DROP TABLE authorization_codes;
+DROP TABLE sessions;
+DROP TABLE login_transactions;
+DROP TABLE client_organizations;
+DROP TABLE clients;
+DROP TABLE organization_domains;
+DROP TABLE organization_invitations;
+DROP TABLE organization_member_removals;
+DROP TABLE organization_members;
+DROP TABLE roles;
+DROP TABLE organizations;
+DROP TABLE identities;
+DROP TABLE users;

@@ -1,0 +1,76 @@
+//! HTTP layer: thin actix handlers, one file per area. This file holds the
+//! whole route table and the request middleware (request id, metrics).
+
+pub mod health;
+pub mod well_known;
+
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use actix_web::{web, HttpResponse};
+use tracing::Instrument;
+
+use crate::app::AppState;
+use crate::error::ApiError;
+
+/// The route table.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(health::healthz))
+        .route("/readyz", web::get().to(health::readyz))
+        .route("/metrics", web::get().to(health::metrics))
+        .route(
+            "/.well-known/openid-configuration",
+            web::get().to(well_known::openid_configuration),
+        )
+        .route(
+            "/.well-known/oauth-authorization-server",
+            web::get().to(well_known::openid_configuration),
+        )
+        .route("/.well-known/jwks.json", web::get().to(well_known::jwks));
+}
+
+/// JSON 404 for unknown routes.
+pub async fn not_found() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::not_found("No such endpoint."))
+}
+
+/// Gives every request an id (in its tracing span and the `X-Request-Id`
+/// header) and records its count and latency by route pattern.
+pub async fn observe(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let method = req.method().to_string();
+    let metrics = req.app_data::<web::Data<AppState>>().map(|s| s.metrics.clone());
+    let span = tracing::info_span!("request", request_id = %request_id, method = %method, path = %req.path());
+    let started = Instant::now();
+    let result = next.call(req).instrument(span.clone()).await;
+    let elapsed = started.elapsed().as_secs_f64();
+    let mut res = result?;
+    let route = res
+        .request()
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_string());
+    let status = res.status().as_u16();
+    if let Some(m) = metrics {
+        m.http_request(&method, &route, status, elapsed);
+    }
+    span.in_scope(|| {
+        if status >= 500 {
+            tracing::warn!(status, route = %route, latency_ms = elapsed * 1000.0, "request failed");
+        } else {
+            // Access log at debug: `RUST_LOG=tessera=debug` turns it on.
+            tracing::debug!(status, route = %route, latency_ms = elapsed * 1000.0, "request");
+        }
+    });
+    if let Ok(v) = actix_web::http::header::HeaderValue::from_str(&request_id) {
+        res.headers_mut().insert(
+            actix_web::http::header::HeaderName::from_static("x-request-id"),
+            v,
+        );
+    }
+    Ok(res)
+}

@@ -1,0 +1,164 @@
+//! The `tessera` command line.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+use tessera::app::{max_token_ttl, AppState, Application};
+use tessera::clock::{Clock, SystemClock};
+use tessera::config::Settings;
+use tessera::tokens::keys::{self, Algorithm};
+
+#[derive(Parser)]
+#[command(name = "tessera", version, about = "Multi-organization OAuth 2.0 / OpenID Connect server")]
+struct Cli {
+    /// TOML config file (every key can also be set with TESSERA_… variables).
+    #[arg(long, global = true, env = "TESSERA_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (the default): migrates, creates a key if none, listens.
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Manage signing keys in the keys directory.
+    Keys {
+        #[command(subcommand)]
+        action: KeysCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Create the first (active) key. Refused when a key is already active: use `rotate`.
+    Generate {
+        #[arg(long)]
+        alg: Option<String>,
+    },
+    /// Create a new active key; the old one retires but stays in the JWKS
+    /// until every token it signed has expired.
+    Rotate {
+        #[arg(long)]
+        alg: Option<String>,
+    },
+    /// List keys with their state.
+    List,
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TESSERA_LOG")
+        .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).init();
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let settings = match Settings::load(cli.config.as_deref()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("tessera: configuration error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("tessera: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(run(cli.command.unwrap_or(Command::Serve), settings));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tessera: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command, settings: Settings) -> Result<(), String> {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    match command {
+        Command::Serve => {
+            if settings.dev_connector_enabled() {
+                tracing::warn!("the dev connector is ENABLED: anyone can log in as any email. Never use it in production (TESSERA_ENV=production disables it).");
+            }
+            let state = AppState::build(settings, clock).await.map_err(|e| e.to_string())?;
+            let app = Application::bind(state).map_err(|e| e.to_string())?;
+            tracing::info!(port = app.port(), "tessera listening");
+            app.run_until_stopped().await.map_err(|e| e.to_string())
+        }
+        Command::Migrate => {
+            let db_settings = settings.database.clone();
+            let applied = tokio::task::spawn_blocking(move || {
+                let db = tessera::db::Db::connect(&db_settings)?;
+                db.migrate()
+            })
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
+            println!("applied {} migration(s)", applied.len());
+            for m in applied {
+                println!("  {m}");
+            }
+            Ok(())
+        }
+        Command::Keys { action } => keys_command(action, &settings, clock.as_ref()),
+    }
+}
+
+fn keys_command(action: KeysCommand, settings: &Settings, clock: &dyn Clock) -> Result<(), String> {
+    let dir = &settings.keys.dir;
+    let alg_of = |a: Option<String>| Algorithm::parse(a.as_deref().unwrap_or(&settings.keys.algorithm));
+    match action {
+        KeysCommand::Generate { alg } => {
+            let alg = alg_of(alg)?;
+            let has_active = keys::list_keys(dir)
+                .map_err(|e| e.to_string())?
+                .iter()
+                .any(|k| k.state == keys::KeyState::Active);
+            if has_active {
+                return Err(format!(
+                    "{} already holds an active key; use `tessera keys rotate --alg {}` to replace it",
+                    dir.display(),
+                    alg.as_str()
+                ));
+            }
+            let meta = keys::generate_key(dir, alg, clock.now()).map_err(|e| e.to_string())?;
+            println!("{}\t{}\t{:?}", meta.kid, meta.alg.as_str(), meta.state);
+            Ok(())
+        }
+        KeysCommand::Rotate { alg } => {
+            let alg = alg_of(alg)?;
+            let meta = keys::rotate(dir, alg, clock.now()).map_err(|e| e.to_string())?;
+            let pruned = keys::prune(dir, max_token_ttl(settings), clock.now()).map_err(|e| e.to_string())?;
+            println!("new active key {} ({})", meta.kid, meta.alg.as_str());
+            for kid in pruned {
+                println!("retired {kid} (every token it signed has expired)");
+            }
+            Ok(())
+        }
+        KeysCommand::List => {
+            println!("KID\tALG\tSTATE\tCREATED\tRETIRED");
+            for m in keys::list_keys(dir).map_err(|e| e.to_string())? {
+                println!(
+                    "{}\t{}\t{:?}\t{}\t{}",
+                    m.kid,
+                    m.alg.as_str(),
+                    m.state,
+                    m.created_at.to_rfc3339(),
+                    m.retired_at.map(|t| t.to_rfc3339()).unwrap_or_default()
+                );
+            }
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,483 @@
+//! Signing keys on disk and the in-memory key store.
+//!
+//! Each key is `keys/<kid>.pem` (PKCS#8 private key, mode 0600) plus
+//! `keys/<kid>.json` (algorithm, state, times). The `kid` is the RFC 7638
+//! JWK thumbprint of the public key. States: `active` (signs; exactly one),
+//! `retiring` (published in JWKS until every token it signed has expired),
+//! `retired` (no longer published; kept on disk for the record).
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use base64::Engine;
+use chrono::{DateTime, Duration, Utc};
+use josekit::jwk::Jwk;
+use josekit::jws::{JwsSigner, JwsVerifier, EdDSA, ES256, RS256};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::clock::Clock;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Algorithm {
+    RS256,
+    ES256,
+    EdDSA,
+}
+
+impl Algorithm {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        match s {
+            "RS256" => Ok(Self::RS256),
+            "ES256" => Ok(Self::ES256),
+            "EdDSA" => Ok(Self::EdDSA),
+            other => Err(format!("unsupported algorithm `{other}` (use RS256, ES256 or EdDSA)")),
+        }
+    }
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::RS256 => "RS256",
+            Self::ES256 => "ES256",
+            Self::EdDSA => "EdDSA",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyState {
+    Active,
+    Retiring,
+    Retired,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct KeyMeta {
+    pub kid: String,
+    pub alg: Algorithm,
+    pub state: KeyState,
+    pub created_at: DateTime<Utc>,
+    #[serde(default)]
+    pub retired_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("{path}: {reason}")]
+    File { path: String, reason: String },
+    #[error("no active signing key in {0}")]
+    NoActiveKey(String),
+    #[error("signing failed: {0}")]
+    Sign(String),
+    #[error("invalid token: {0}")]
+    InvalidToken(&'static str),
+}
+
+fn file_err(path: &Path, reason: impl ToString) -> KeyError {
+    KeyError::File {
+        path: path.display().to_string(),
+        reason: reason.to_string(),
+    }
+}
+
+/// A key loaded from disk, ready to sign and verify.
+pub struct LoadedKey {
+    pub meta: KeyMeta,
+    pub public_jwk: serde_json::Value,
+    signer: Box<dyn JwsSigner>,
+    verifier: Box<dyn JwsVerifier>,
+}
+
+impl std::fmt::Debug for LoadedKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedKey").field("meta", &self.meta).finish()
+    }
+}
+
+/// RFC 7638 thumbprint: SHA-256 over the required members in lexicographic order.
+pub fn thumbprint(jwk: &serde_json::Value) -> Result<String, String> {
+    let get = |k: &str| {
+        jwk.get(k)
+            .and_then(|v| v.as_str())
+            .map(|s| s.to_string())
+            .ok_or_else(|| format!("JWK lacks `{k}`"))
+    };
+    let canonical = match get("kty")?.as_str() {
+        "RSA" => format!(r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#, get("e")?, get("n")?),
+        "EC" => format!(
+            r#"{{"crv":"{}","kty":"EC","x":"{}","y":"{}"}}"#,
+            get("crv")?,
+            get("x")?,
+            get("y")?
+        ),
+        "OKP" => format!(r#"{{"crv":"{}","kty":"OKP","x":"{}"}}"#, get("crv")?, get("x")?),
+        other => return Err(format!("unsupported key type {other}")),
+    };
+    Ok(B64.encode(Sha256::digest(canonical.as_bytes())))
+}
+
+fn public_jwk_of(alg: Algorithm, pem: &[u8]) -> Result<Jwk, String> {
+    use josekit::jwk::KeyPair;
+    let jwk = match alg {
+        Algorithm::RS256 => RS256.key_pair_from_pem(pem).map(|k| k.to_jwk_public_key()),
+        Algorithm::ES256 => ES256.key_pair_from_pem(pem).map(|k| k.to_jwk_public_key()),
+        Algorithm::EdDSA => EdDSA.key_pair_from_pem(pem).map(|k| k.to_jwk_public_key()),
+    };
+    jwk.map_err(|e| format!("not a valid {} private key: {e}", alg.as_str()))
+}
+
+impl LoadedKey {
+    fn from_pem(meta: KeyMeta, pem: &[u8]) -> Result<Self, String> {
+        let jwk = public_jwk_of(meta.alg, pem)?;
+        let mut public: serde_json::Value = serde_json::Value::Object(jwk.as_ref().clone());
+        let kid = thumbprint(&public)?;
+        if kid != meta.kid {
+            return Err(format!(
+                "kid in metadata ({}) does not match the key's thumbprint ({kid})",
+                meta.kid
+            ));
+        }
+        let err = |e: josekit::JoseError| e.to_string();
+        let (signer, verifier): (Box<dyn JwsSigner>, Box<dyn JwsVerifier>) = match meta.alg {
+            Algorithm::RS256 => (
+                Box::new(RS256.signer_from_pem(pem).map_err(err)?),
+                Box::new(RS256.verifier_from_jwk(&jwk).map_err(err)?),
+            ),
+            Algorithm::ES256 => (
+                Box::new(ES256.signer_from_pem(pem).map_err(err)?),
+                Box::new(ES256.verifier_from_jwk(&jwk).map_err(err)?),
+            ),
+            Algorithm::EdDSA => (
+                Box::new(EdDSA.signer_from_pem(pem).map_err(err)?),
+                Box::new(EdDSA.verifier_from_jwk(&jwk).map_err(err)?),
+            ),
+        };
+        if let Some(obj) = public.as_object_mut() {
+            obj.insert("kid".into(), kid.into());
+            obj.insert("alg".into(), meta.alg.as_str().into());
+            obj.insert("use".into(), "sig".into());
+        }
+        Ok(Self {
+            meta,
+            public_jwk: public,
+            signer,
+            verifier,
+        })
+    }
+}
+
+/// Generates a key, writes `<kid>.pem` and `<kid>.json`, and returns its metadata.
+pub fn generate_key(dir: &Path, alg: Algorithm, now: DateTime<Utc>) -> Result<KeyMeta, KeyError> {
+    use josekit::jwk::KeyPair;
+    std::fs::create_dir_all(dir).map_err(|e| file_err(dir, e))?;
+    let pem = match alg {
+        Algorithm::RS256 => RS256.generate_key_pair(2048).map(|k| k.to_pem_private_key()),
+        Algorithm::ES256 => ES256.generate_key_pair().map(|k| k.to_pem_private_key()),
+        Algorithm::EdDSA => EdDSA
+            .generate_key_pair(josekit::jwk::alg::ed::EdCurve::Ed25519)
+            .map(|k| k.to_pem_private_key()),
+    }
+    .map_err(|e| KeyError::Sign(e.to_string()))?;
+    let jwk = public_jwk_of(alg, &pem).map_err(KeyError::Sign)?;
+    let kid = thumbprint(&serde_json::Value::Object(jwk.as_ref().clone())).map_err(KeyError::Sign)?;
+    let meta = KeyMeta {
+        kid: kid.clone(),
+        alg,
+        state: KeyState::Active,
+        created_at: now,
+        retired_at: None,
+    };
+    let pem_path = dir.join(format!("{kid}.pem"));
+    write_private(&pem_path, &pem)?;
+    write_meta(dir, &meta)?;
+    Ok(meta)
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> Result<(), KeyError> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path).map_err(|e| file_err(path, e))?;
+    f.write_all(bytes).map_err(|e| file_err(path, e))
+}
+
+fn write_meta(dir: &Path, meta: &KeyMeta) -> Result<(), KeyError> {
+    let path = dir.join(format!("{}.json", meta.kid));
+    let tmp = dir.join(format!(".{}.json.tmp", meta.kid));
+    let body = serde_json::to_vec_pretty(meta).map_err(|e| file_err(&path, e))?;
+    std::fs::write(&tmp, body).map_err(|e| file_err(&tmp, e))?;
+    std::fs::rename(&tmp, &path).map_err(|e| file_err(&path, e))
+}
+
+/// Reads every key's metadata in `dir` (no private key parsing).
+pub fn list_keys(dir: &Path) -> Result<Vec<KeyMeta>, KeyError> {
+    let mut out = Vec::new();
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+        Err(e) => return Err(file_err(dir, e)),
+    };
+    for entry in entries {
+        let path = entry.map_err(|e| file_err(dir, e))?.path();
+        let is_meta = path.extension().is_some_and(|e| e == "json")
+            && !path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with('.'));
+        if !is_meta {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).map_err(|e| file_err(&path, e))?;
+        let meta: KeyMeta = serde_json::from_str(&text)
+            .map_err(|e| file_err(&path, format!("corrupt key metadata: {e}")))?;
+        out.push(meta);
+    }
+    out.sort_by(|a, b| a.created_at.cmp(&b.created_at));
+    Ok(out)
+}
+
+/// `keys rotate`: a new active key; the previous active key becomes retiring.
+pub fn rotate(dir: &Path, alg: Algorithm, now: DateTime<Utc>) -> Result<KeyMeta, KeyError> {
+    let existing = list_keys(dir)?;
+    let new = generate_key(dir, alg, now)?;
+    for mut meta in existing.into_iter().filter(|m| m.state == KeyState::Active) {
+        meta.state = KeyState::Retiring;
+        meta.retired_at = Some(now);
+        write_meta(dir, &meta)?;
+    }
+    Ok(new)
+}
+
+/// Marks retiring keys whose every token has expired as retired. Returns their kids.
+pub fn prune(dir: &Path, max_token_ttl: Duration, now: DateTime<Utc>) -> Result<Vec<String>, KeyError> {
+    let mut pruned = Vec::new();
+    for mut meta in list_keys(dir)? {
+        if meta.state == KeyState::Retiring && meta.retired_at.is_some_and(|t| t + max_token_ttl < now) {
+            meta.state = KeyState::Retired;
+            write_meta(dir, &meta)?;
+            pruned.push(meta.kid);
+        }
+    }
+    Ok(pruned)
+}
+
+/// The current set of keys: one signs, all published ones verify.
+pub struct KeySet {
+    pub active: Arc<LoadedKey>,
+    pub published: Vec<Arc<LoadedKey>>,
+    pub jwks_body: actix_web::web::Bytes,
+    pub jwks_etag: String,
+}
+
+/// Shared key store. Cheap to clone; `reload` swaps the whole set atomically.
+#[derive(Clone)]
+pub struct KeyStore {
+    dir: PathBuf,
+    max_token_ttl: Duration,
+    inner: Arc<RwLock<Arc<KeySet>>>,
+}
+
+impl KeyStore {
+    /// Loads `dir`, creating an `alg` key first if it holds none.
+    pub fn open(
+        dir: &Path,
+        alg: Algorithm,
+        max_token_ttl: Duration,
+        clock: &dyn Clock,
+    ) -> Result<Self, KeyError> {
+        let has_active = list_keys(dir)?.iter().any(|m| m.state == KeyState::Active);
+        if !has_active {
+            let meta = generate_key(dir, alg, clock.now())?;
+            tracing::info!(kid = %meta.kid, alg = alg.as_str(), dir = %dir.display(), "created signing key");
+        }
+        let set = load_set(dir, max_token_ttl, clock.now())?;
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            max_token_ttl,
+            inner: Arc::new(RwLock::new(Arc::new(set))),
+        })
+    }
+
+    /// Re-reads the directory (after a rotation by another process).
+    pub fn reload(&self, clock: &dyn Clock) -> Result<(), KeyError> {
+        let set = load_set(&self.dir, self.max_token_ttl, clock.now())?;
+        let mut guard = self.inner.write().unwrap_or_else(|p| p.into_inner());
+        if guard.jwks_etag != set.jwks_etag || guard.active.meta.kid != set.active.meta.kid {
+            tracing::info!(active = %set.active.meta.kid, published = set.published.len(), "signing keys reloaded");
+        }
+        *guard = Arc::new(set);
+        Ok(())
+    }
+
+    pub fn current(&self) -> Arc<KeySet> {
+        self.inner.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Signs a JWT with the active key (compact JWS, RFC 7515 §7.1).
+    /// RSA signing is CPU-heavy: async callers use [`KeyStore::sign_async`].
+    pub fn sign(&self, typ: &str, claims: &serde_json::Value) -> Result<String, KeyError> {
+        let set = self.current();
+        let key = &set.active;
+        let header = serde_json::json!({
+            "alg": key.meta.alg.as_str(),
+            "typ": typ,
+            "kid": key.meta.kid,
+        });
+        let header = serde_json::to_vec(&header).map_err(|e| KeyError::Sign(e.to_string()))?;
+        let payload = serde_json::to_vec(claims).map_err(|e| KeyError::Sign(e.to_string()))?;
+        let mut out = String::with_capacity(header.len() * 2 + payload.len() * 2 + 400);
+        B64.encode_string(&header, &mut out);
+        out.push('.');
+        B64.encode_string(&payload, &mut out);
+        let sig = key
+            .signer
+            .sign(out.as_bytes())
+            .map_err(|e| KeyError::Sign(e.to_string()))?;
+        out.push('.');
+        B64.encode_string(&sig, &mut out);
+        Ok(out)
+    }
+
+    /// [`KeyStore::sign`] on the blocking pool when the active key is RSA.
+    pub async fn sign_async(&self, typ: &'static str, claims: serde_json::Value) -> Result<String, KeyError> {
+        if self.current().active.meta.alg == Algorithm::RS256 {
+            let store = self.clone();
+            tokio::task::spawn_blocking(move || store.sign(typ, &claims))
+                .await
+                .map_err(|e| KeyError::Sign(e.to_string()))?
+        } else {
+            self.sign(typ, &claims)
+        }
+    }
+
+    /// Verifies a compact JWS against the published keys and returns (header, claims).
+    /// Checks the signature and `alg` only; callers check `exp`, `iss`, `aud`.
+    pub fn verify(&self, token: &str) -> Result<(serde_json::Value, serde_json::Value), KeyError> {
+        let mut parts = token.splitn(3, '.');
+        let (Some(h), Some(p), Some(s)) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(KeyError::InvalidToken("not a compact JWS"));
+        };
+        let header: serde_json::Value = B64
+            .decode(h)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .ok_or(KeyError::InvalidToken("malformed header"))?;
+        let kid = header
+            .get("kid")
+            .and_then(|k| k.as_str())
+            .ok_or(KeyError::InvalidToken("no kid"))?;
+        let set = self.current();
+        let key = set
+            .published
+            .iter()
+            .find(|k| k.meta.kid == kid)
+            .ok_or(KeyError::InvalidToken("unknown kid"))?;
+        if header.get("alg").and_then(|a| a.as_str()) != Some(key.meta.alg.as_str()) {
+            return Err(KeyError::InvalidToken("alg does not match the key"));
+        }
+        let sig = B64.decode(s).map_err(|_| KeyError::InvalidToken("malformed signature"))?;
+        let signing_input_len = h.len() + 1 + p.len();
+        key.verifier
+            .verify(&token.as_bytes()[..signing_input_len], &sig)
+            .map_err(|_| KeyError::InvalidToken("bad signature"))?;
+        let claims: serde_json::Value = B64
+            .decode(p)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .ok_or(KeyError::InvalidToken("malformed payload"))?;
+        Ok((header, claims))
+    }
+}
+
+fn load_set(dir: &Path, max_token_ttl: Duration, now: DateTime<Utc>) -> Result<KeySet, KeyError> {
+    let metas = list_keys(dir)?;
+    let mut active: Option<Arc<LoadedKey>> = None;
+    let mut published = Vec::new();
+    for meta in metas {
+        let still_published = match meta.state {
+            KeyState::Active => true,
+            KeyState::Retiring => meta.retired_at.is_none_or(|t| t + max_token_ttl >= now),
+            KeyState::Retired => false,
+        };
+        if !still_published {
+            continue;
+        }
+        let pem_path = dir.join(format!("{}.pem", meta.kid));
+        let pem = std::fs::read(&pem_path).map_err(|e| file_err(&pem_path, e))?;
+        let is_active = meta.state == KeyState::Active;
+        let key = Arc::new(LoadedKey::from_pem(meta, &pem).map_err(|e| file_err(&pem_path, e))?);
+        if is_active {
+            // The newest active key wins if a crash left two.
+            active = Some(key.clone());
+        }
+        published.push(key);
+    }
+    let active = active.ok_or_else(|| KeyError::NoActiveKey(dir.display().to_string()))?;
+    // Newest first: the active key leads the JWKS.
+    published.reverse();
+    let jwks = serde_json::json!({
+        "keys": published.iter().map(|k| k.public_jwk.clone()).collect::<Vec<_>>()
+    });
+    let body = serde_json::to_vec(&jwks).map_err(|e| KeyError::Sign(e.to_string()))?;
+    let etag = format!("\"{}\"", hex::encode(&Sha256::digest(&body)[..16]));
+    Ok(KeySet {
+        active,
+        published,
+        jwks_body: body.into(),
+        jwks_etag: etag,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::FixedClock;
+
+    #[test]
+    fn thumbprint_matches_rfc7638_example() {
+        // RFC 7638 §3.1.
+        let jwk = serde_json::json!({
+            "kty": "RSA",
+            "n": "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw",
+            "e": "AQAB",
+            "alg": "RS256",
+            "kid": "2011-04-29"
+        });
+        assert_eq!(thumbprint(&jwk).unwrap(), "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs");
+    }
+
+    #[test]
+    fn corrupt_pem_names_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = FixedClock::starting_now();
+        let meta = generate_key(dir.path(), Algorithm::ES256, clock.now()).unwrap();
+        let pem = dir.path().join(format!("{}.pem", meta.kid));
+        std::fs::remove_file(&pem).unwrap();
+        std::fs::write(&pem, b"garbage").unwrap();
+        let err = KeyStore::open(dir.path(), Algorithm::ES256, Duration::hours(1), &clock).unwrap_err();
+        assert!(err.to_string().contains(&format!("{}.pem", meta.kid)), "{err}");
+    }
+
+    #[test]
+    fn sign_then_verify_each_algorithm() {
+        for alg in [Algorithm::RS256, Algorithm::ES256, Algorithm::EdDSA] {
+            let dir = tempfile::tempdir().unwrap();
+            let clock = FixedClock::starting_now();
+            let store = KeyStore::open(dir.path(), alg, Duration::hours(1), &clock).unwrap();
+            let token = store.sign("JWT", &serde_json::json!({"sub": "x"})).unwrap();
+            let (header, claims) = store.verify(&token).unwrap();
+            assert_eq!(header["alg"], alg.as_str());
+            assert_eq!(claims["sub"], "x");
+            let mut tampered = token.clone();
+            tampered.insert(token.find('.').unwrap() + 2, 'A');
+            assert!(store.verify(&tampered).is_err());
+        }
+    }
+}

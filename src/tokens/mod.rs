@@ -1,0 +1,3 @@
+//! Token signing: the key store, JWKS, and (with the login issue) claim building.
+
+pub mod keys;

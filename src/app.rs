@@ -54,7 +54,12 @@ impl AppState {
             tracing::info!(?applied, "applied migrations");
         }
         let alg = Algorithm::parse(&settings.keys.algorithm).map_err(StartError::Other)?;
-        let keys = KeyStore::open(&settings.keys.dir, alg, max_token_ttl(&settings), clock.as_ref())?;
+        let keys = KeyStore::open(
+            &settings.keys.dir,
+            alg,
+            max_token_ttl(&settings),
+            clock.as_ref(),
+        )?;
         Ok(Self {
             settings: Arc::new(settings),
             db,

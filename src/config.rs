@@ -71,8 +71,9 @@ impl<'de> Deserialize<'de> for SecretString {
 
 fn resolve_env_reference(raw: &str) -> Result<String, String> {
     match raw.strip_prefix("env:") {
-        Some(name) => std::env::var(name)
-            .map_err(|_| format!("environment variable {name} (referenced as env:{name}) is not set")),
+        Some(name) => std::env::var(name).map_err(|_| {
+            format!("environment variable {name} (referenced as env:{name}) is not set")
+        }),
         None => Ok(raw.to_string()),
     }
 }
@@ -249,17 +250,11 @@ pub struct ConnectorSettings {
     pub github: Option<GithubConnector>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct DevConnector {
     /// Default: on unless the environment is `production`, where it is refused.
     pub enabled: Option<bool>,
-}
-
-impl Default for DevConnector {
-    fn default() -> Self {
-        Self { enabled: None }
-    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -360,9 +355,9 @@ impl Settings {
             }
             None => "defaults".to_string(),
         };
-        let mut settings: Settings = value
-            .try_into()
-            .map_err(|e: toml::de::Error| ConfigError::Invalid(format!("{source}: {}", e.message())))?;
+        let mut settings: Settings = value.try_into().map_err(|e: toml::de::Error| {
+            ConfigError::Invalid(format!("{source}: {}", e.message()))
+        })?;
         apply_env(&mut settings, env)?;
         settings.validate()?;
         Ok(settings)
@@ -381,7 +376,9 @@ impl Settings {
         }
         self.issuer = self.issuer.trim_end_matches('/').to_string();
         if self.database.pool_size == 0 {
-            return Err(ConfigError::Invalid("database.pool_size: must be at least 1".into()));
+            return Err(ConfigError::Invalid(
+                "database.pool_size: must be at least 1".into(),
+            ));
         }
         crate::tokens::keys::Algorithm::parse(&self.keys.algorithm)
             .map_err(|e| ConfigError::Invalid(format!("keys.algorithm: {e}")))?;
@@ -392,7 +389,8 @@ impl Settings {
         }
         if self.is_production() && self.connectors.dev.enabled == Some(true) {
             return Err(ConfigError::Invalid(
-                "connectors.dev.enabled: the dev connector is refused when TESSERA_ENV=production".into(),
+                "connectors.dev.enabled: the dev connector is refused when TESSERA_ENV=production"
+                    .into(),
             ));
         }
         Ok(())
@@ -424,7 +422,10 @@ impl Settings {
         url::Url::parse(&self.issuer)
             .map(|u| {
                 u.scheme() == "http"
-                    && matches!(u.host_str(), Some("localhost") | Some("127.0.0.1") | Some("[::1]"))
+                    && matches!(
+                        u.host_str(),
+                        Some("localhost") | Some("127.0.0.1") | Some("[::1]")
+                    )
             })
             .unwrap_or(false)
     }
@@ -469,7 +470,10 @@ fn apply_env(settings: &mut Settings, env: &[(String, String)]) -> Result<(), Co
         let typed = match existing {
             Some(toml::Value::String(_)) | None => {
                 // Unknown keys and Option fields: try TOML literal for non-strings.
-                match (existing, toml::from_str::<toml::Table>(&format!("v = {raw}"))) {
+                match (
+                    existing,
+                    toml::from_str::<toml::Table>(&format!("v = {raw}")),
+                ) {
                     (None, Ok(mut t)) => t.remove("v").unwrap_or(toml::Value::String(raw.clone())),
                     _ => toml::Value::String(raw.clone()),
                 }
@@ -484,9 +488,8 @@ fn apply_env(settings: &mut Settings, env: &[(String, String)]) -> Result<(), Co
                 t.remove("v").unwrap_or(toml::Value::String(raw.clone()))
             }
         };
-        set(&mut value, &path, typed).map_err(|e| {
-            ConfigError::Invalid(format!("environment variable {name}: {e}"))
-        })?;
+        set(&mut value, &path, typed)
+            .map_err(|e| ConfigError::Invalid(format!("environment variable {name}: {e}")))?;
         changed = true;
         // Give a precise error for an unknown key right away.
         let probe: Result<Settings, _> = value.clone().try_into();
@@ -533,7 +536,10 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
     }
 
     #[test]
@@ -574,7 +580,8 @@ mod tests {
 
     #[test]
     fn bad_typed_env_value_is_named() {
-        let err = Settings::load_from(None, &env(&[("TESSERA_DATABASE__POOL_SIZE", "many")])).unwrap_err();
+        let err = Settings::load_from(None, &env(&[("TESSERA_DATABASE__POOL_SIZE", "many")]))
+            .unwrap_err();
         assert!(err.to_string().contains("database.pool_size"), "{err}");
     }
 
@@ -600,7 +607,10 @@ mod tests {
     fn production_refuses_dev_connector() {
         let msg = Settings::load_from(
             None,
-            &env(&[("TESSERA_ENV", "production"), ("TESSERA_CONNECTORS__DEV__ENABLED", "true")]),
+            &env(&[
+                ("TESSERA_ENV", "production"),
+                ("TESSERA_CONNECTORS__DEV__ENABLED", "true"),
+            ]),
         )
         .unwrap_err()
         .to_string();

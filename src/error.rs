@@ -39,7 +39,11 @@ impl ApiError {
         Self::new(StatusCode::BAD_REQUEST, "invalid_request", description)
     }
     pub fn unprocessable(description: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", description)
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_request",
+            description,
+        )
     }
     pub fn not_found(description: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, "not_found", description)
@@ -48,7 +52,11 @@ impl ApiError {
         Self::new(StatusCode::CONFLICT, "conflict", description)
     }
     pub fn forbidden(description: impl Into<String>) -> Self {
-        Self::new(StatusCode::FORBIDDEN, "insufficient_permission", description)
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "insufficient_permission",
+            description,
+        )
     }
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         Self::Internal(cause.to_string())
@@ -87,8 +95,8 @@ impl ResponseError for ApiError {
                 tracing::error!(%cause, "internal error");
                 ErrorBody {
                     error: "server_error".into(),
-                    error_description: "The server hit an unexpected condition; it has been logged."
-                        .into(),
+                    error_description:
+                        "The server hit an unexpected condition; it has been logged.".into(),
                 }
             }
         };

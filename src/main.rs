@@ -11,7 +11,11 @@ use tessera::config::Settings;
 use tessera::tokens::keys::{self, Algorithm};
 
 #[derive(Parser)]
-#[command(name = "tessera", version, about = "Multi-organization OAuth 2.0 / OpenID Connect server")]
+#[command(
+    name = "tessera",
+    version,
+    about = "Multi-organization OAuth 2.0 / OpenID Connect server"
+)]
 struct Cli {
     /// TOML config file (every key can also be set with TESSERA_… variables).
     #[arg(long, global = true, env = "TESSERA_CONFIG")]
@@ -67,7 +71,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("tessera: cannot start the async runtime: {e}");
@@ -91,7 +98,9 @@ async fn run(command: Command, settings: Settings) -> Result<(), String> {
             if settings.dev_connector_enabled() {
                 tracing::warn!("the dev connector is ENABLED: anyone can log in as any email. Never use it in production (TESSERA_ENV=production disables it).");
             }
-            let state = AppState::build(settings, clock).await.map_err(|e| e.to_string())?;
+            let state = AppState::build(settings, clock)
+                .await
+                .map_err(|e| e.to_string())?;
             let app = Application::bind(state).map_err(|e| e.to_string())?;
             tracing::info!(port = app.port(), "tessera listening");
             app.run_until_stopped().await.map_err(|e| e.to_string())
@@ -117,7 +126,8 @@ async fn run(command: Command, settings: Settings) -> Result<(), String> {
 
 fn keys_command(action: KeysCommand, settings: &Settings, clock: &dyn Clock) -> Result<(), String> {
     let dir = &settings.keys.dir;
-    let alg_of = |a: Option<String>| Algorithm::parse(a.as_deref().unwrap_or(&settings.keys.algorithm));
+    let alg_of =
+        |a: Option<String>| Algorithm::parse(a.as_deref().unwrap_or(&settings.keys.algorithm));
     match action {
         KeysCommand::Generate { alg } => {
             let alg = alg_of(alg)?;
@@ -139,7 +149,8 @@ fn keys_command(action: KeysCommand, settings: &Settings, clock: &dyn Clock) -> 
         KeysCommand::Rotate { alg } => {
             let alg = alg_of(alg)?;
             let meta = keys::rotate(dir, alg, clock.now()).map_err(|e| e.to_string())?;
-            let pruned = keys::prune(dir, max_token_ttl(settings), clock.now()).map_err(|e| e.to_string())?;
+            let pruned = keys::prune(dir, max_token_ttl(settings), clock.now())
+                .map_err(|e| e.to_string())?;
             println!("new active key {} ({})", meta.kid, meta.alg.as_str());
             for kid in pruned {
                 println!("retired {kid} (every token it signed has expired)");

@@ -78,7 +78,11 @@ impl Metrics {
             ("route", route.to_string()),
             ("status", status.to_string()),
         ];
-        self.inc("tessera_http_requests_total", "HTTP requests by route and status", labels);
+        self.inc(
+            "tessera_http_requests_total",
+            "HTTP requests by route and status",
+            labels,
+        );
         self.observe(
             "tessera_http_request_duration_seconds",
             "HTTP request latency by route",
@@ -91,7 +95,11 @@ impl Metrics {
         let f = self.families.lock().unwrap_or_else(|p| p.into_inner());
         let mut out = String::new();
         for (name, fam) in f.iter() {
-            let kind = if fam.histograms.is_empty() { "counter" } else { "histogram" };
+            let kind = if fam.histograms.is_empty() {
+                "counter"
+            } else {
+                "histogram"
+            };
             let _ = writeln!(out, "# HELP {name} {}", fam.help);
             let _ = writeln!(out, "# TYPE {name} {kind}");
             for (labels, v) in &fam.counters {
@@ -106,7 +114,12 @@ impl Metrics {
                         h.counts[i]
                     );
                 }
-                let _ = writeln!(out, "{name}_bucket{} {}", fmt_labels(labels, Some("+Inf")), h.count);
+                let _ = writeln!(
+                    out,
+                    "{name}_bucket{} {}",
+                    fmt_labels(labels, Some("+Inf")),
+                    h.count
+                );
                 let _ = writeln!(out, "{name}_sum{} {}", fmt_labels(labels, None), h.sum);
                 let _ = writeln!(out, "{name}_count{} {}", fmt_labels(labels, None), h.count);
             }
@@ -131,5 +144,7 @@ fn fmt_labels(labels: &Labels, le: Option<&str>) -> String {
 }
 
 fn escape(v: &str) -> String {
-    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }

@@ -114,9 +114,11 @@ impl Db {
                 }
                 // Switch the file to WAL once, before the pool opens connections
                 // concurrently (they would race on the journal mode and log "locked").
-                let mut c = SqliteConnection::establish(sqlite_path(&url)).map_err(|e| DbError::Connect {
-                    url: url.clone(),
-                    reason: e.to_string(),
+                let mut c = SqliteConnection::establish(sqlite_path(&url)).map_err(|e| {
+                    DbError::Connect {
+                        url: url.clone(),
+                        reason: e.to_string(),
+                    }
                 })?;
                 c.batch_execute("PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL;")
                     .map_err(|e| DbError::Connect {
@@ -127,7 +129,8 @@ impl Db {
             }
             Backend::Postgres => None,
         };
-        let deadline = std::time::Instant::now() + Duration::from_secs(settings.connect_timeout_secs);
+        let deadline =
+            std::time::Instant::now() + Duration::from_secs(settings.connect_timeout_secs);
         let mut delay = Duration::from_millis(100);
         loop {
             let manager = ConnectionManager::<DbConn>::new(url.clone());

@@ -285,7 +285,6 @@ diesel::joinable!(sessions -> users (user_id));
 
 diesel::joinable!(client_organizations -> organizations (org_id));
 
-
 diesel::allow_tables_to_appear_in_same_query!(
     users,
     identities,

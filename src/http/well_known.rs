@@ -7,7 +7,14 @@ use crate::app::AppState;
 
 /// Scopes Tessera understands. `orgs` unlocks the org API; `manage` is the
 /// admin-mode scope for client-credentials tokens.
-pub const SCOPES_SUPPORTED: &[&str] = &["openid", "profile", "email", "offline_access", "orgs", "manage"];
+pub const SCOPES_SUPPORTED: &[&str] = &[
+    "openid",
+    "profile",
+    "email",
+    "offline_access",
+    "orgs",
+    "manage",
+];
 
 pub fn discovery_document(state: &AppState) -> serde_json::Value {
     let iss = &state.settings.issuer;
@@ -74,7 +81,10 @@ pub async fn jwks(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse 
         .headers()
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == set.jwks_etag || t.trim() == "*"));
+        .is_some_and(|v| {
+            v.split(',')
+                .any(|t| t.trim() == set.jwks_etag || t.trim() == "*")
+        });
     // Short max-age: after a rotation verifiers must see the new key quickly,
     // and the retiring key stays published, so a stale cache still verifies.
     let cache = "public, max-age=300, stale-while-revalidate=60";

@@ -13,7 +13,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
 use chrono::{DateTime, Duration, Utc};
 use josekit::jwk::Jwk;
-use josekit::jws::{JwsSigner, JwsVerifier, EdDSA, ES256, RS256};
+use josekit::jws::{EdDSA, JwsSigner, JwsVerifier, ES256, RS256};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -32,7 +32,9 @@ impl Algorithm {
             "RS256" => Ok(Self::RS256),
             "ES256" => Ok(Self::ES256),
             "EdDSA" => Ok(Self::EdDSA),
-            other => Err(format!("unsupported algorithm `{other}` (use RS256, ES256 or EdDSA)")),
+            other => Err(format!(
+                "unsupported algorithm `{other}` (use RS256, ES256 or EdDSA)"
+            )),
         }
     }
 
@@ -92,7 +94,9 @@ pub struct LoadedKey {
 
 impl std::fmt::Debug for LoadedKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LoadedKey").field("meta", &self.meta).finish()
+        f.debug_struct("LoadedKey")
+            .field("meta", &self.meta)
+            .finish()
     }
 }
 
@@ -112,7 +116,11 @@ pub fn thumbprint(jwk: &serde_json::Value) -> Result<String, String> {
             get("x")?,
             get("y")?
         ),
-        "OKP" => format!(r#"{{"crv":"{}","kty":"OKP","x":"{}"}}"#, get("crv")?, get("x")?),
+        "OKP" => format!(
+            r#"{{"crv":"{}","kty":"OKP","x":"{}"}}"#,
+            get("crv")?,
+            get("x")?
+        ),
         other => return Err(format!("unsupported key type {other}")),
     };
     Ok(B64.encode(Sha256::digest(canonical.as_bytes())))
@@ -173,7 +181,9 @@ pub fn generate_key(dir: &Path, alg: Algorithm, now: DateTime<Utc>) -> Result<Ke
     use josekit::jwk::KeyPair;
     std::fs::create_dir_all(dir).map_err(|e| file_err(dir, e))?;
     let pem = match alg {
-        Algorithm::RS256 => RS256.generate_key_pair(2048).map(|k| k.to_pem_private_key()),
+        Algorithm::RS256 => RS256
+            .generate_key_pair(2048)
+            .map(|k| k.to_pem_private_key()),
         Algorithm::ES256 => ES256.generate_key_pair().map(|k| k.to_pem_private_key()),
         Algorithm::EdDSA => EdDSA
             .generate_key_pair(josekit::jwk::alg::ed::EdCurve::Ed25519)
@@ -181,7 +191,8 @@ pub fn generate_key(dir: &Path, alg: Algorithm, now: DateTime<Utc>) -> Result<Ke
     }
     .map_err(|e| KeyError::Sign(e.to_string()))?;
     let jwk = public_jwk_of(alg, &pem).map_err(KeyError::Sign)?;
-    let kid = thumbprint(&serde_json::Value::Object(jwk.as_ref().clone())).map_err(KeyError::Sign)?;
+    let kid =
+        thumbprint(&serde_json::Value::Object(jwk.as_ref().clone())).map_err(KeyError::Sign)?;
     let meta = KeyMeta {
         kid: kid.clone(),
         alg,
@@ -239,7 +250,7 @@ pub fn list_keys(dir: &Path) -> Result<Vec<KeyMeta>, KeyError> {
             .map_err(|e| file_err(&path, format!("corrupt key metadata: {e}")))?;
         out.push(meta);
     }
-    out.sort_by(|a, b| a.created_at.cmp(&b.created_at));
+    out.sort_by_key(|m| m.created_at);
     Ok(out)
 }
 
@@ -256,10 +267,16 @@ pub fn rotate(dir: &Path, alg: Algorithm, now: DateTime<Utc>) -> Result<KeyMeta,
 }
 
 /// Marks retiring keys whose every token has expired as retired. Returns their kids.
-pub fn prune(dir: &Path, max_token_ttl: Duration, now: DateTime<Utc>) -> Result<Vec<String>, KeyError> {
+pub fn prune(
+    dir: &Path,
+    max_token_ttl: Duration,
+    now: DateTime<Utc>,
+) -> Result<Vec<String>, KeyError> {
     let mut pruned = Vec::new();
     for mut meta in list_keys(dir)? {
-        if meta.state == KeyState::Retiring && meta.retired_at.is_some_and(|t| t + max_token_ttl < now) {
+        if meta.state == KeyState::Retiring
+            && meta.retired_at.is_some_and(|t| t + max_token_ttl < now)
+        {
             meta.state = KeyState::Retired;
             write_meta(dir, &meta)?;
             pruned.push(meta.kid);
@@ -282,6 +299,12 @@ pub struct KeyStore {
     dir: PathBuf,
     max_token_ttl: Duration,
     inner: Arc<RwLock<Arc<KeySet>>>,
+}
+
+impl std::fmt::Debug for KeyStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyStore").field("dir", &self.dir).finish()
+    }
 }
 
 impl KeyStore {
@@ -346,7 +369,11 @@ impl KeyStore {
     }
 
     /// [`KeyStore::sign`] on the blocking pool when the active key is RSA.
-    pub async fn sign_async(&self, typ: &'static str, claims: serde_json::Value) -> Result<String, KeyError> {
+    pub async fn sign_async(
+        &self,
+        typ: &'static str,
+        claims: serde_json::Value,
+    ) -> Result<String, KeyError> {
         if self.current().active.meta.alg == Algorithm::RS256 {
             let store = self.clone();
             tokio::task::spawn_blocking(move || store.sign(typ, &claims))
@@ -382,7 +409,9 @@ impl KeyStore {
         if header.get("alg").and_then(|a| a.as_str()) != Some(key.meta.alg.as_str()) {
             return Err(KeyError::InvalidToken("alg does not match the key"));
         }
-        let sig = B64.decode(s).map_err(|_| KeyError::InvalidToken("malformed signature"))?;
+        let sig = B64
+            .decode(s)
+            .map_err(|_| KeyError::InvalidToken("malformed signature"))?;
         let signing_input_len = h.len() + 1 + p.len();
         key.verifier
             .verify(&token.as_bytes()[..signing_input_len], &sig)
@@ -420,8 +449,13 @@ fn load_set(dir: &Path, max_token_ttl: Duration, now: DateTime<Utc>) -> Result<K
         published.push(key);
     }
     let active = active.ok_or_else(|| KeyError::NoActiveKey(dir.display().to_string()))?;
-    // Newest first: the active key leads the JWKS.
-    published.reverse();
+    // The active key leads the JWKS, then retiring keys newest first.
+    published.sort_by_key(|k| {
+        (
+            k.meta.state != KeyState::Active,
+            std::cmp::Reverse(k.meta.created_at),
+        )
+    });
     let jwks = serde_json::json!({
         "keys": published.iter().map(|k| k.public_jwk.clone()).collect::<Vec<_>>()
     });
@@ -450,7 +484,10 @@ mod tests {
             "alg": "RS256",
             "kid": "2011-04-29"
         });
-        assert_eq!(thumbprint(&jwk).unwrap(), "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs");
+        assert_eq!(
+            thumbprint(&jwk).unwrap(),
+            "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
+        );
     }
 
     #[test]
@@ -461,8 +498,12 @@ mod tests {
         let pem = dir.path().join(format!("{}.pem", meta.kid));
         std::fs::remove_file(&pem).unwrap();
         std::fs::write(&pem, b"garbage").unwrap();
-        let err = KeyStore::open(dir.path(), Algorithm::ES256, Duration::hours(1), &clock).unwrap_err();
-        assert!(err.to_string().contains(&format!("{}.pem", meta.kid)), "{err}");
+        let err =
+            KeyStore::open(dir.path(), Algorithm::ES256, Duration::hours(1), &clock).unwrap_err();
+        assert!(
+            err.to_string().contains(&format!("{}.pem", meta.kid)),
+            "{err}"
+        );
     }
 
     #[test]

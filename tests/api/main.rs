@@ -1,0 +1,6 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! One integration-test binary: every test runs the real server over real
+//! HTTP, on SQLite and (with `TESSERA_TEST_POSTGRES`) on PostgreSQL.
+
+mod foundation;
+mod helpers;

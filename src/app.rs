@@ -12,7 +12,9 @@ use crate::clock::Clock;
 use crate::config::Settings;
 use crate::db::{Db, DbError};
 use crate::metrics::Metrics;
+use crate::http::cors::OriginCache;
 use crate::tokens::keys::{Algorithm, KeyError, KeyStore};
+use crate::upstream::Connectors;
 
 /// Everything a handler may reach. Cheap to clone (all `Arc`s inside).
 #[derive(Clone)]
@@ -22,6 +24,8 @@ pub struct AppState {
     pub keys: KeyStore,
     pub clock: Arc<dyn Clock>,
     pub metrics: Arc<Metrics>,
+    pub connectors: Arc<Connectors>,
+    pub cors: Arc<OriginCache>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -60,12 +64,24 @@ impl AppState {
             max_token_ttl(&settings),
             clock.as_ref(),
         )?;
+        let clients = settings.clients.clone();
+        let now = clock.now_naive();
+        db.run(move |conn| {
+            crate::oauth::client::sync_from_config(conn, &clients, now)
+                .map_err(|e| DbError::Internal(format!("[[clients]]: {e}")))
+        })
+        .await?;
+        let http = crate::upstream::http_client()
+            .map_err(|e| StartError::Other(format!("HTTP client: {e}")))?;
+        let connectors = Connectors::from_settings(&settings, http);
         Ok(Self {
             settings: Arc::new(settings),
             db,
             keys,
             clock,
             metrics: Arc::new(Metrics::new()),
+            connectors: Arc::new(connectors),
+            cors: Arc::new(OriginCache::default()),
         })
     }
 }
@@ -110,6 +126,8 @@ impl Application {
                 .app_data(data.clone())
                 .app_data(web::JsonConfig::default().limit(64 * 1024))
                 .app_data(web::FormConfig::default().limit(16 * 1024))
+                .app_data(web::PayloadConfig::new(64 * 1024))
+                .wrap(from_fn(crate::http::cors::cors))
                 .wrap(from_fn(crate::http::observe))
                 .configure(crate::http::routes)
                 .default_service(web::to(crate::http::not_found))

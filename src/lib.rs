@@ -12,12 +12,25 @@
 //! * [`db`] — `DbConn` (diesel `MultiConnection` over SQLite and PostgreSQL), pool,
 //!   embedded migrations, `schema.rs`, `models.rs`.
 //! * [`metrics`] — Prometheus text-format counters and histograms.
+//! * [`oauth`] — the protocol: clients and client auth, `/authorize` validation and
+//!   login transactions, SSO sessions, grants, introspection, revocation, `OAuthError`.
+//! * [`upstream`] — the `IdentityProvider` trait; Google (openidconnect), GitHub (oauth2).
+//! * [`accounts`] — users and identities: find, link by verified email, create.
+//! * [`orgs`] — organizations, members, roles, and the org claims of tokens.
+//! * [`audit`] — audit events, written in the transaction of the change.
+//! * [`secrets`] — CSPRNG tokens, token hashes, client-secret hashing, constant-time compare.
 
+pub mod accounts;
 pub mod app;
+pub mod audit;
 pub mod clock;
 pub mod config;
 pub mod db;
 pub mod error;
 pub mod http;
 pub mod metrics;
+pub mod oauth;
+pub mod orgs;
+pub mod secrets;
 pub mod tokens;
+pub mod upstream;

@@ -44,6 +44,8 @@ pub enum DbError {
     Cancelled,
     #[error("migrations failed: {0}")]
     Migration(String),
+    #[error("{0}")]
+    Internal(String),
     #[error("cannot connect to {url}: {reason}")]
     Connect { url: String, reason: String },
 }

@@ -32,3 +32,171 @@ pub struct NewOrganization<'a> {
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
 }
+
+use super::schema::{
+    audit_events, authorization_codes, clients, identities, login_transactions, refresh_tokens,
+    revoked_tokens, sessions, users,
+};
+
+#[derive(Debug, Clone, Queryable, Selectable, Identifiable, Insertable, AsChangeset)]
+#[diesel(table_name = users)]
+pub struct User {
+    pub id: String,
+    pub email: Option<String>,
+    pub email_verified: bool,
+    pub name: Option<String>,
+    pub picture: Option<String>,
+    pub app_metadata: String,
+    pub last_active_org_id: Option<String>,
+    pub logins_count: i64,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Identifiable, Insertable)]
+#[diesel(table_name = identities)]
+pub struct Identity {
+    pub id: String,
+    pub user_id: String,
+    pub provider: String,
+    pub subject: String,
+    pub login: Option<String>,
+    pub email: Option<String>,
+    pub email_verified: bool,
+    pub profile: String,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Identifiable, Insertable, AsChangeset)]
+#[diesel(table_name = clients)]
+#[diesel(treat_none_as_null = true)]
+pub struct ClientRow {
+    pub id: String,
+    pub secret_hash: Option<String>,
+    pub name: String,
+    pub redirect_uris: String,
+    pub post_logout_redirect_uris: String,
+    pub grant_types: String,
+    pub scopes: String,
+    pub audiences: String,
+    pub allowed_origins: String,
+    pub public: bool,
+    pub first_party: bool,
+    pub organization_usage: String,
+    pub source: String,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Identifiable, Insertable)]
+#[diesel(table_name = login_transactions)]
+pub struct LoginTransaction {
+    pub id: String,
+    pub browser_hash: String,
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub scope: String,
+    pub state: Option<String>,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+    pub code_challenge_method: Option<String>,
+    pub prompt: Option<String>,
+    pub login_hint: Option<String>,
+    pub max_age: Option<i64>,
+    pub connection: Option<String>,
+    pub organization: Option<String>,
+    pub invitation: Option<String>,
+    pub audience: Option<String>,
+    pub upstream_state_hash: Option<String>,
+    pub upstream_verifier: Option<String>,
+    pub upstream_nonce: Option<String>,
+    pub user_id: Option<String>,
+    pub expires_at: NaiveDateTime,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Identifiable, Insertable)]
+#[diesel(table_name = sessions)]
+pub struct Session {
+    pub id: String,
+    pub token_hash: String,
+    pub user_id: String,
+    pub connection: String,
+    pub auth_time: NaiveDateTime,
+    pub expires_at: NaiveDateTime,
+    pub last_seen_at: NaiveDateTime,
+    pub revoked_at: Option<NaiveDateTime>,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Identifiable, Insertable)]
+#[diesel(table_name = authorization_codes, primary_key(code_hash))]
+pub struct AuthorizationCode {
+    pub code_hash: String,
+    pub client_id: String,
+    pub user_id: String,
+    pub session_id: Option<String>,
+    pub redirect_uri: String,
+    pub scope: String,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+    pub code_challenge_method: Option<String>,
+    pub audience: Option<String>,
+    pub org_id: Option<String>,
+    pub connection: String,
+    pub auth_time: NaiveDateTime,
+    pub expires_at: NaiveDateTime,
+    pub used_at: Option<NaiveDateTime>,
+    pub access_token_jti: Option<String>,
+    pub access_token_expires_at: Option<NaiveDateTime>,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Identifiable, Insertable)]
+#[diesel(table_name = refresh_tokens)]
+pub struct RefreshToken {
+    pub id: String,
+    pub token_hash: String,
+    pub family_id: String,
+    pub parent_id: Option<String>,
+    pub client_id: String,
+    pub user_id: String,
+    pub session_id: Option<String>,
+    pub code_hash: Option<String>,
+    pub scope: String,
+    pub audience: Option<String>,
+    pub org_id: Option<String>,
+    pub connection: String,
+    pub auth_time: NaiveDateTime,
+    pub access_token_jti: Option<String>,
+    pub access_token_expires_at: Option<NaiveDateTime>,
+    pub family_expires_at: NaiveDateTime,
+    pub idle_expires_at: NaiveDateTime,
+    pub rotated_at: Option<NaiveDateTime>,
+    pub revoked_at: Option<NaiveDateTime>,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Identifiable, Insertable)]
+#[diesel(table_name = revoked_tokens, primary_key(jti))]
+pub struct RevokedToken {
+    pub jti: String,
+    pub expires_at: NaiveDateTime,
+    pub revoked_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Identifiable, Insertable)]
+#[diesel(table_name = audit_events)]
+pub struct AuditEvent {
+    pub id: String,
+    pub org_id: Option<String>,
+    pub actor_id: Option<String>,
+    pub actor_type: String,
+    pub action: String,
+    pub target_type: Option<String>,
+    pub target_id: Option<String>,
+    pub ip: Option<String>,
+    pub detail: String,
+    pub created_at: NaiveDateTime,
+}

@@ -1,7 +1,13 @@
 //! HTTP layer: thin actix handlers, one file per area. This file holds the
 //! whole route table and the request middleware (request id, metrics).
 
+pub mod authorize;
+pub mod cors;
 pub mod health;
+pub mod logout;
+pub mod pages;
+pub mod token;
+pub mod userinfo;
 pub mod well_known;
 
 use std::time::Instant;
@@ -28,7 +34,18 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             "/.well-known/oauth-authorization-server",
             web::get().to(well_known::openid_configuration),
         )
-        .route("/.well-known/jwks.json", web::get().to(well_known::jwks));
+        .route("/.well-known/jwks.json", web::get().to(well_known::jwks))
+        .route("/authorize", web::get().to(authorize::authorize))
+        .route("/login", web::get().to(authorize::login_page))
+        .route("/login/{connection}", web::get().to(authorize::login_connection))
+        .route("/callback/dev", web::post().to(authorize::dev_callback))
+        .route("/callback/{connection}", web::get().to(authorize::callback))
+        .route("/oauth/token", web::post().to(token::token))
+        .route("/oauth/introspect", web::post().to(token::introspect))
+        .route("/oauth/revoke", web::post().to(token::revoke))
+        .route("/userinfo", web::get().to(userinfo::userinfo))
+        .route("/userinfo", web::post().to(userinfo::userinfo))
+        .route("/logout", web::get().to(logout::logout));
 }
 
 /// JSON 404 for unknown routes.

@@ -1,0 +1,144 @@
+//! `POST /oauth/token`, `/oauth/introspect`, `/oauth/revoke`.
+
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+
+use crate::app::AppState;
+use crate::oauth::client::{self, PresentedClient};
+use crate::oauth::grants::{self, TokenRequest};
+use crate::oauth::params::Params;
+use crate::oauth::{introspect, revoke, OAuthError};
+
+/// Parses a form-encoded body; anything else is `invalid_request`.
+fn form(req: &HttpRequest, body: &[u8]) -> Result<Params, OAuthError> {
+    let ct = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !ct.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded") {
+        return Err(OAuthError::InvalidRequest(
+            "the body must be application/x-www-form-urlencoded".into(),
+        ));
+    }
+    let text = std::str::from_utf8(body).map_err(|_| OAuthError::InvalidRequest("the body is not UTF-8".into()))?;
+    Params::parse(text)
+}
+
+fn credentials(req: &HttpRequest, params: &mut Params) -> Result<Option<PresentedClient>, OAuthError> {
+    let auth = req.headers().get(header::AUTHORIZATION).map(|v| v.to_str().unwrap_or("\u{0}"));
+    client::presented(auth, params)
+}
+
+fn no_store(mut res: HttpResponse) -> HttpResponse {
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
+    res.headers_mut()
+        .insert(header::PRAGMA, header::HeaderValue::from_static("no-cache"));
+    res
+}
+
+pub fn ip(req: &HttpRequest) -> Option<String> {
+    req.peer_addr().map(|a| a.ip().to_string())
+}
+
+/// RFC 6749 §3.2.
+pub async fn token(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse, OAuthError> {
+    let mut params = form(&req, &body)?;
+    let presented = credentials(&req, &mut params)?;
+    let grant = params
+        .get("grant_type")
+        .ok_or_else(|| OAuthError::InvalidRequest("grant_type is required".into()))?
+        .to_string();
+    if !TokenRequest::GRANT_TYPES.contains(&grant.as_str()) {
+        return Err(OAuthError::UnsupportedGrantType(format!("grant_type `{grant}` is not supported")));
+    }
+    let request: TokenRequest = serde_json::from_value(params.into_json())
+        .map_err(|e| OAuthError::InvalidRequest(format!("{grant}: {e}")))?;
+    let grant_type = request.grant_type();
+    let now = state.clock.now_naive();
+    let st = state.clone();
+    let ip = ip(&req);
+    let plan = state
+        .db
+        .run(move |conn| {
+            let client = client::authenticate(conn, presented)?;
+            let extras = crate::orgs::claims::extras(&st.settings);
+            match request {
+                TokenRequest::AuthorizationCode { code, redirect_uri, code_verifier } => grants::authorization_code(
+                    conn,
+                    &st.settings,
+                    &client,
+                    &code,
+                    redirect_uri.as_deref(),
+                    code_verifier.as_deref(),
+                    &extras,
+                    now,
+                ),
+                TokenRequest::RefreshToken { refresh_token, scope, organization } => grants::refresh_token(
+                    conn,
+                    &st.settings,
+                    &client,
+                    &refresh_token,
+                    scope.as_deref(),
+                    organization.as_deref(),
+                    &extras,
+                    ip.as_deref(),
+                    now,
+                ),
+                TokenRequest::ClientCredentials { scope, audience, organization } => {
+                    let org_claims = crate::orgs::claims::m2m(conn, &st.settings, &client, organization.as_deref())?;
+                    grants::client_credentials(&st.settings, &client, scope.as_deref(), audience.as_deref(), org_claims, now)
+                }
+            }
+        })
+        .await?;
+    let response = plan.sign(&state.keys).await?;
+    state.metrics.inc(
+        "tessera_tokens_issued_total",
+        "Token responses issued, by grant type",
+        vec![("grant_type", grant_type.to_string())],
+    );
+    Ok(no_store(HttpResponse::Ok().json(response)))
+}
+
+/// RFC 7662 §2.
+pub async fn introspect(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse, OAuthError> {
+    let mut params = form(&req, &body)?;
+    let presented = credentials(&req, &mut params)?;
+    let token = params
+        .take("token")
+        .ok_or_else(|| OAuthError::InvalidRequest("token is required".into()))?;
+    let now = state.clock.now_naive();
+    let st = state.clone();
+    let answer = state
+        .db
+        .run(move |conn| {
+            let client = client::authenticate(conn, presented)?;
+            if client.public {
+                return Err(OAuthError::InvalidClient("introspection needs a confidential client".into()));
+            }
+            introspect::introspect(conn, &st.keys, &st.settings, &client, &token, now)
+        })
+        .await?;
+    Ok(no_store(HttpResponse::Ok().json(answer)))
+}
+
+/// RFC 7009 §2.
+pub async fn revoke(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse, OAuthError> {
+    let mut params = form(&req, &body)?;
+    let presented = credentials(&req, &mut params)?;
+    let token = params
+        .take("token")
+        .ok_or_else(|| OAuthError::InvalidRequest("token is required".into()))?;
+    let now = state.clock.now_naive();
+    let st = state.clone();
+    state
+        .db
+        .run(move |conn| {
+            let client = client::authenticate(conn, presented)?;
+            revoke::revoke(conn, &st.keys, &client, &token, now)
+        })
+        .await?;
+    Ok(no_store(HttpResponse::Ok().finish()))
+}

@@ -1,0 +1,3 @@
+//! Organizations: the rules, no HTTP.
+
+pub mod claims;

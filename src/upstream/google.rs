@@ -1,0 +1,112 @@
+//! Google (or any OIDC provider) through the `openidconnect` crate:
+//! discovery, PKCE, nonce and full ID-token validation.
+
+use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
+use openidconnect::{
+    AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, PkceCodeChallenge,
+    PkceCodeVerifier, RedirectUrl, Scope, TokenResponse,
+};
+
+use super::{IdentityProvider, Pending, UpstreamError, UpstreamStart};
+use crate::accounts::UpstreamProfile;
+use crate::config::GoogleConnector;
+
+pub struct Google {
+    config: GoogleConnector,
+    http: reqwest::Client,
+}
+
+impl Google {
+    pub fn new(config: GoogleConnector, http: reqwest::Client) -> Self {
+        Self { config, http }
+    }
+
+    async fn metadata(&self) -> Result<CoreProviderMetadata, UpstreamError> {
+        let issuer = IssuerUrl::new(self.config.issuer_url.clone())
+            .map_err(|e| UpstreamError::Unavailable(format!("bad issuer URL: {e}")))?;
+        CoreProviderMetadata::discover_async(issuer, &self.http)
+            .await
+            .map_err(|e| UpstreamError::Unavailable(format!("discovery failed: {e}")))
+    }
+}
+
+impl IdentityProvider for Google {
+    fn name(&self) -> &'static str {
+        "google"
+    }
+
+    fn display_name(&self) -> &'static str {
+        "Google"
+    }
+
+    async fn start(&self, callback: &str) -> Result<UpstreamStart, UpstreamError> {
+        let metadata = self.metadata().await?;
+        let redirect = RedirectUrl::new(callback.to_string()).map_err(|e| UpstreamError::Unavailable(e.to_string()))?;
+        let client = CoreClient::from_provider_metadata(
+            metadata,
+            ClientId::new(self.config.client_id.clone()),
+            Some(ClientSecret::new(self.config.client_secret.expose().to_string())),
+        )
+        .set_redirect_uri(redirect);
+        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let (url, state, nonce) = client
+            .authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
+            .add_scope(Scope::new("email".into()))
+            .add_scope(Scope::new("profile".into()))
+            .set_pkce_challenge(challenge)
+            .url();
+        Ok(UpstreamStart {
+            url: url.to_string(),
+            state: state.secret().clone(),
+            verifier: Some(verifier.secret().clone()),
+            nonce: Some(nonce.secret().clone()),
+        })
+    }
+
+    async fn finish(&self, callback: &str, code: &str, pending: &Pending) -> Result<UpstreamProfile, UpstreamError> {
+        let metadata = self.metadata().await?;
+        let redirect = RedirectUrl::new(callback.to_string()).map_err(|e| UpstreamError::Unavailable(e.to_string()))?;
+        let client = CoreClient::from_provider_metadata(
+            metadata,
+            ClientId::new(self.config.client_id.clone()),
+            Some(ClientSecret::new(self.config.client_secret.expose().to_string())),
+        )
+        .set_redirect_uri(redirect);
+        let verifier = pending
+            .verifier
+            .clone()
+            .ok_or_else(|| UpstreamError::Unavailable("login transaction lost its PKCE verifier".into()))?;
+        let nonce = pending
+            .nonce
+            .clone()
+            .ok_or_else(|| UpstreamError::Unavailable("login transaction lost its nonce".into()))?;
+        let response = client
+            .exchange_code(AuthorizationCode::new(code.to_string()))
+            .map_err(|e| UpstreamError::Unavailable(format!("no token endpoint: {e}")))?
+            .set_pkce_verifier(PkceCodeVerifier::new(verifier))
+            .request_async(&self.http)
+            .await
+            .map_err(|e| UpstreamError::Unavailable(format!("code exchange failed: {e}")))?;
+        let id_token = response
+            .id_token()
+            .ok_or_else(|| UpstreamError::Unavailable("the token response has no id_token".into()))?;
+        let claims = id_token
+            .claims(&client.id_token_verifier(), &Nonce::new(nonce))
+            .map_err(|e| UpstreamError::Unavailable(format!("ID token rejected: {e}")))?;
+        let email = claims.email().map(|e| e.as_str().to_string());
+        let email_verified = email.is_some() && claims.email_verified() == Some(true);
+        let name = claims.name().and_then(|n| n.get(None)).map(|n| n.as_str().to_string());
+        let picture = claims.picture().and_then(|p| p.get(None)).map(|p| p.as_str().to_string());
+        let subject = claims.subject().as_str().to_string();
+        Ok(UpstreamProfile {
+            provider: "google".into(),
+            subject: subject.clone(),
+            login: None,
+            email: email.clone(),
+            email_verified,
+            name: name.clone(),
+            picture: picture.clone(),
+            raw: serde_json::json!({"sub": subject, "email": email, "email_verified": email_verified, "name": name, "picture": picture}),
+        })
+    }
+}

@@ -38,7 +38,11 @@ pub fn normalize_email(e: &str) -> String {
 
 /// Finds or creates the user for an upstream profile and counts the login.
 /// Runs inside the caller's transaction so a failure leaves no half user.
-pub fn provision(conn: &mut DbConn, p: &UpstreamProfile, now: NaiveDateTime) -> QueryResult<(User, Provisioned)> {
+pub fn provision(
+    conn: &mut DbConn,
+    p: &UpstreamProfile,
+    now: NaiveDateTime,
+) -> QueryResult<(User, Provisioned)> {
     let email = p.email.as_deref().map(normalize_email);
     let profile_json = p.raw.to_string();
     let existing: Option<Identity> = identities::table
@@ -86,7 +90,9 @@ pub fn provision(conn: &mut DbConn, p: &UpstreamProfile, now: NaiveDateTime) -> 
                     created_at: now,
                     updated_at: now,
                 };
-                diesel::insert_into(users::table).values(&user).execute(conn)?;
+                diesel::insert_into(users::table)
+                    .values(&user)
+                    .execute(conn)?;
                 (user.id, Provisioned::Created)
             }
         };
@@ -102,13 +108,20 @@ pub fn provision(conn: &mut DbConn, p: &UpstreamProfile, now: NaiveDateTime) -> 
             created_at: now,
             updated_at: now,
         };
-        diesel::insert_into(identities::table).values(&identity).execute(conn)?;
+        diesel::insert_into(identities::table)
+            .values(&identity)
+            .execute(conn)?;
         (user_id, outcome)
     };
     // Refresh profile fields from the identity used; a verified email upgrades.
-    let user: User = users::table.find(&user_id).select(User::as_select()).first(conn)?;
+    let user: User = users::table
+        .find(&user_id)
+        .select(User::as_select())
+        .first(conn)?;
     let (new_email, new_verified) = match (&email, p.email_verified) {
-        (Some(e), true) if !user.email_verified || user.email.as_deref() == Some(e.as_str()) => (Some(e.clone()), true),
+        (Some(e), true) if !user.email_verified || user.email.as_deref() == Some(e.as_str()) => {
+            (Some(e.clone()), true)
+        }
         _ => (user.email.clone(), user.email_verified),
     };
     diesel::update(users::table.find(&user_id))
@@ -121,10 +134,17 @@ pub fn provision(conn: &mut DbConn, p: &UpstreamProfile, now: NaiveDateTime) -> 
             users::updated_at.eq(now),
         ))
         .execute(conn)?;
-    let user: User = users::table.find(&user_id).select(User::as_select()).first(conn)?;
+    let user: User = users::table
+        .find(&user_id)
+        .select(User::as_select())
+        .first(conn)?;
     Ok((user, outcome))
 }
 
 pub fn find_user(conn: &mut DbConn, id: &str) -> QueryResult<Option<User>> {
-    users::table.find(id).select(User::as_select()).first(conn).optional()
+    users::table
+        .find(id)
+        .select(User::as_select())
+        .first(conn)
+        .optional()
 }

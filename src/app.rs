@@ -11,8 +11,8 @@ use actix_web::{web, App, HttpServer};
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::db::{Db, DbError};
-use crate::metrics::Metrics;
 use crate::http::cors::OriginCache;
+use crate::metrics::Metrics;
 use crate::tokens::keys::{Algorithm, KeyError, KeyStore};
 use crate::upstream::Connectors;
 

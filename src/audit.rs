@@ -43,6 +43,8 @@ pub fn record(conn: &mut DbConn, e: Event<'_>, now: NaiveDateTime) -> QueryResul
         detail: e.detail.to_string(),
         created_at: now,
     };
-    diesel::insert_into(audit_events::table).values(&row).execute(conn)?;
+    diesel::insert_into(audit_events::table)
+        .values(&row)
+        .execute(conn)?;
     Ok(())
 }

@@ -23,6 +23,7 @@
 pub mod accounts;
 pub mod app;
 pub mod audit;
+pub mod bench;
 pub mod clock;
 pub mod config;
 pub mod db;

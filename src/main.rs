@@ -35,6 +35,55 @@ enum Command {
         #[command(subcommand)]
         action: KeysCommand,
     },
+    /// Manage OAuth clients in the database.
+    Clients {
+        #[command(subcommand)]
+        action: ClientsCommand,
+    },
+    /// Load generator: drives a running server and prints throughput and latency.
+    Bench(tessera::bench::BenchArgs),
+}
+
+#[derive(Subcommand)]
+enum ClientsCommand {
+    /// Register a client. A confidential client's secret is printed once.
+    Add {
+        /// client_id (default: a random id).
+        #[arg(long)]
+        id: Option<String>,
+        #[arg(long)]
+        name: String,
+        /// Exact redirect URI (repeatable).
+        #[arg(long = "redirect-uri")]
+        redirect_uris: Vec<String>,
+        /// Post-logout redirect URI (repeatable).
+        #[arg(long = "post-logout-redirect-uri")]
+        post_logout_redirect_uris: Vec<String>,
+        /// A public client (no secret; PKCE mandatory).
+        #[arg(long)]
+        public: bool,
+        /// Grant type (repeatable): authorization_code, refresh_token, client_credentials.
+        #[arg(long = "grant")]
+        grants: Vec<String>,
+        /// Allowed scope (repeatable). Default: openid profile email offline_access orgs.
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
+        /// Allowed audience (repeatable; the first is the default).
+        #[arg(long = "audience")]
+        audiences: Vec<String>,
+        /// Extra CORS origin (repeatable).
+        #[arg(long = "allowed-origin")]
+        allowed_origins: Vec<String>,
+        #[arg(long, default_value = "optional")]
+        organization_usage: String,
+        /// First-party app (no consent screen).
+        #[arg(long)]
+        first_party: bool,
+    },
+    /// List clients.
+    List,
+    /// Remove a client (its tokens stop working).
+    Remove { id: String },
 }
 
 #[derive(Subcommand)]
@@ -121,6 +170,8 @@ async fn run(command: Command, settings: Settings) -> Result<(), String> {
             Ok(())
         }
         Command::Keys { action } => keys_command(action, &settings, clock.as_ref()),
+        Command::Clients { action } => clients_command(action, &settings, clock.as_ref()).await,
+        Command::Bench(args) => tessera::bench::run(args).await,
     }
 }
 
@@ -172,4 +223,95 @@ fn keys_command(action: KeysCommand, settings: &Settings, clock: &dyn Clock) -> 
             Ok(())
         }
     }
+}
+
+async fn clients_command(
+    action: ClientsCommand,
+    settings: &Settings,
+    clock: &dyn Clock,
+) -> Result<(), String> {
+    use tessera::oauth::client;
+    let db_settings = settings.database.clone();
+    let now = clock.now_naive();
+    tokio::task::spawn_blocking(move || -> Result<(), String> {
+        let db = tessera::db::Db::connect(&db_settings).map_err(|e| e.to_string())?;
+        db.migrate().map_err(|e| e.to_string())?;
+        let mut conn = db.get().map_err(|e| e.to_string())?;
+        match action {
+            ClientsCommand::Add {
+                id,
+                name,
+                redirect_uris,
+                post_logout_redirect_uris,
+                public,
+                grants,
+                scopes,
+                audiences,
+                allowed_origins,
+                organization_usage,
+                first_party,
+            } => {
+                let grants = if grants.is_empty() {
+                    vec![
+                        "authorization_code".to_string(),
+                        "refresh_token".to_string(),
+                    ]
+                } else {
+                    grants
+                };
+                let scopes = if scopes.is_empty() {
+                    ["openid", "profile", "email", "offline_access", "orgs"]
+                        .iter()
+                        .map(|s| s.to_string())
+                        .collect()
+                } else {
+                    scopes
+                };
+                let spec = client::ClientSpec {
+                    client_id: id.unwrap_or_else(|| tessera::secrets::random_token(12)),
+                    name,
+                    redirect_uris,
+                    post_logout_redirect_uris,
+                    grant_types: grants,
+                    scopes,
+                    audiences,
+                    allowed_origins,
+                    public,
+                    first_party,
+                    organization_usage,
+                };
+                let secret = client::register(&mut conn, &spec, now).map_err(|e| e.to_string())?;
+                println!("client_id:     {}", spec.client_id);
+                match secret {
+                    Some(s) => println!("client_secret: {s}\n(shown once: only a hash is stored)"),
+                    None => println!("public client: no secret; PKCE is mandatory"),
+                }
+                Ok(())
+            }
+            ClientsCommand::List => {
+                println!("CLIENT_ID\tNAME\tPUBLIC\tGRANTS\tREDIRECT_URIS");
+                for c in client::list(&mut conn).map_err(|e| e.to_string())? {
+                    println!(
+                        "{}\t{}\t{}\t{}\t{}",
+                        c.id,
+                        c.name,
+                        c.public,
+                        c.grant_types.join(","),
+                        c.redirect_uris.join(" ")
+                    );
+                }
+                Ok(())
+            }
+            ClientsCommand::Remove { id } => {
+                if client::remove(&mut conn, &id).map_err(|e| e.to_string())? {
+                    println!("removed {id}");
+                    Ok(())
+                } else {
+                    Err(format!("no client `{id}`"))
+                }
+            }
+        }
+    })
+    .await
+    .map_err(|e| e.to_string())?
 }

@@ -56,8 +56,12 @@ fn redirect_error(state: &AppState, req: &AuthRequest, e: &OAuthError) -> HttpRe
 
 enum Decision {
     Fail(AuthorizeError),
-    Code(AuthRequest, Result<String, OAuthError>),
-    Login { tx: String, connection: Option<String>, browser: Option<String> },
+    Code(Box<AuthRequest>, Result<String, OAuthError>),
+    Login {
+        tx: String,
+        connection: Option<String>,
+        browser: Option<String>,
+    },
 }
 
 /// `GET /authorize` (RFC 6749 §4.1.1, OIDC Core §3.1.2).
@@ -71,11 +75,14 @@ pub async fn authorize(state: web::Data<AppState>, req: HttpRequest) -> HttpResp
     let decision = state
         .db
         .run(move |conn| -> Result<Decision, crate::db::DbError> {
-            let (_client, areq) = match authorize::validate(conn, &st.settings, &query, &connections) {
-                Ok(v) => v,
-                Err(AuthorizeError::Internal(e)) => return Err(crate::db::DbError::Internal(e)),
-                Err(e) => return Ok(Decision::Fail(e)),
-            };
+            let (_client, areq) =
+                match authorize::validate(conn, &st.settings, &query, &connections) {
+                    Ok(v) => v,
+                    Err(AuthorizeError::Internal(e)) => {
+                        return Err(crate::db::DbError::Internal(e))
+                    }
+                    Err(e) => return Ok(Decision::Fail(e)),
+                };
             let session = match &session_cookie {
                 Some(c) => session::find_live(conn, c, now)?,
                 None => None,
@@ -83,7 +90,7 @@ pub async fn authorize(state: web::Data<AppState>, req: HttpRequest) -> HttpResp
             if let Some(s) = session.filter(|s| authorize::session_satisfies(&areq, s, now)) {
                 let code = login::from_session(conn, &st.settings, &areq, &s, now)
                     .map_err(|e| crate::db::DbError::Internal(e.to_string()))?;
-                return Ok(Decision::Code(areq, code));
+                return Ok(Decision::Code(Box::new(areq), code));
             }
             if areq.prompt == Some(Prompt::None) {
                 return Ok(Decision::Fail(AuthorizeError::Redirect {
@@ -99,7 +106,9 @@ pub async fn authorize(state: web::Data<AppState>, req: HttpRequest) -> HttpResp
                     (b.clone(), Some(b))
                 }
             };
-            let ttl = chrono::Duration::seconds(i64::try_from(st.settings.tokens.login_transaction_ttl_secs).unwrap_or(600));
+            let ttl = chrono::Duration::seconds(
+                i64::try_from(st.settings.tokens.login_transaction_ttl_secs).unwrap_or(600),
+            );
             let tx = authorize::begin_transaction(conn, &areq, &browser, now, ttl)?;
             Ok(Decision::Login {
                 tx,
@@ -110,11 +119,20 @@ pub async fn authorize(state: web::Data<AppState>, req: HttpRequest) -> HttpResp
         .await;
     match decision {
         Err(e) => internal(e),
-        Ok(Decision::Fail(AuthorizeError::Page(msg))) => pages::error_page(StatusCode::BAD_REQUEST, &msg, None),
+        Ok(Decision::Fail(AuthorizeError::Page(msg))) => {
+            pages::error_page(StatusCode::BAD_REQUEST, &msg, None)
+        }
         Ok(Decision::Fail(AuthorizeError::Internal(e))) => internal(e),
-        Ok(Decision::Fail(AuthorizeError::Redirect { redirect_uri, state: st, error })) => see_other(
-            &authorize::client_redirect(&redirect_uri, &state.settings.issuer, Err(&error), st.as_deref()),
-        ),
+        Ok(Decision::Fail(AuthorizeError::Redirect {
+            redirect_uri,
+            state: st,
+            error,
+        })) => see_other(&authorize::client_redirect(
+            &redirect_uri,
+            &state.settings.issuer,
+            Err(&error),
+            st.as_deref(),
+        )),
         Ok(Decision::Code(areq, Ok(code))) => see_other(&authorize::client_redirect(
             &areq.redirect_uri,
             &state.settings.issuer,
@@ -122,7 +140,11 @@ pub async fn authorize(state: web::Data<AppState>, req: HttpRequest) -> HttpResp
             areq.state.as_deref(),
         )),
         Ok(Decision::Code(areq, Err(e))) => redirect_error(&state, &areq, &e),
-        Ok(Decision::Login { tx, connection, browser }) => {
+        Ok(Decision::Login {
+            tx,
+            connection,
+            browser,
+        }) => {
             let location = match connection {
                 Some(c) => format!("/login/{c}?tx={}", qs(&tx)),
                 None => format!("/login?tx={}", qs(&tx)),
@@ -151,7 +173,11 @@ fn tx_problem_page(p: TxProblem) -> HttpResponse {
 }
 
 /// Loads the transaction named in the request, bound to this browser.
-async fn load_tx(state: &AppState, req: &HttpRequest, tx: Option<String>) -> Result<LoginTransaction, HttpResponse> {
+async fn load_tx(
+    state: &AppState,
+    req: &HttpRequest,
+    tx: Option<String>,
+) -> Result<LoginTransaction, HttpResponse> {
     let Some(tx) = tx.filter(|t| t.len() <= 128) else {
         return Err(tx_problem_page(TxProblem::Unknown));
     };
@@ -159,7 +185,10 @@ async fn load_tx(state: &AppState, req: &HttpRequest, tx: Option<String>) -> Res
     let now = state.clock.now_naive();
     match state
         .db
-        .run(move |conn| authorize::load_transaction(conn, &tx, browser.as_deref(), now).map_err(crate::db::DbError::from))
+        .run(move |conn| {
+            authorize::load_transaction(conn, &tx, browser.as_deref(), now)
+                .map_err(crate::db::DbError::from)
+        })
         .await
     {
         Ok(Ok(tx)) => Ok(tx),
@@ -173,16 +202,25 @@ fn dev_warning() -> &'static str {
 }
 
 /// `GET /login?tx=…`: the connection chooser.
-pub async fn login_page(state: web::Data<AppState>, req: HttpRequest, q: web::Query<TxQuery>) -> HttpResponse {
+pub async fn login_page(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    q: web::Query<TxQuery>,
+) -> HttpResponse {
     let tx = match load_tx(&state, &req, q.into_inner().tx).await {
         Ok(t) => t,
         Err(r) => return r,
     };
     let connections = state.connectors.enabled();
     if connections.is_empty() {
-        return pages::error_page(StatusCode::SERVICE_UNAVAILABLE, "No login method is configured on this server.", None);
+        return pages::error_page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "No login method is configured on this server.",
+            None,
+        );
     }
-    let mut body = String::from(r#"<p>Choose how to sign in.</p><nav aria-label="Sign-in methods">"#);
+    let mut body =
+        String::from(r#"<p>Choose how to sign in.</p><nav aria-label="Sign-in methods">"#);
     for c in &connections {
         body.push_str(&format!(
             r#"<a class="button" href="/login/{}?tx={}">Continue with {}</a>"#,
@@ -207,7 +245,11 @@ pub async fn login_connection(
 ) -> HttpResponse {
     let connection = path.into_inner();
     if !state.connectors.enabled().contains(&connection) {
-        return pages::error_page(StatusCode::NOT_FOUND, "This login method is not enabled.", None);
+        return pages::error_page(
+            StatusCode::NOT_FOUND,
+            "This login method is not enabled.",
+            None,
+        );
     }
     let tx = match load_tx(&state, &req, q.into_inner().tx).await {
         Ok(t) => t,
@@ -218,13 +260,31 @@ pub async fn login_connection(
         "dev" => return dev_form(&tx),
         "google" => match &state.connectors.google {
             Some(g) => g.start(&callback).await,
-            None => return pages::error_page(StatusCode::NOT_FOUND, "This login method is not enabled.", None),
+            None => {
+                return pages::error_page(
+                    StatusCode::NOT_FOUND,
+                    "This login method is not enabled.",
+                    None,
+                )
+            }
         },
         "github" => match &state.connectors.github {
             Some(g) => g.start(&callback).await,
-            None => return pages::error_page(StatusCode::NOT_FOUND, "This login method is not enabled.", None),
+            None => {
+                return pages::error_page(
+                    StatusCode::NOT_FOUND,
+                    "This login method is not enabled.",
+                    None,
+                )
+            }
         },
-        _ => return pages::error_page(StatusCode::NOT_FOUND, "This login method is not enabled.", None),
+        _ => {
+            return pages::error_page(
+                StatusCode::NOT_FOUND,
+                "This login method is not enabled.",
+                None,
+            )
+        }
     };
     let start = match started {
         Ok(s) => s,
@@ -239,7 +299,11 @@ pub async fn login_connection(
             use crate::db::schema::login_transactions as lt;
             use diesel::prelude::*;
             diesel::update(lt::table.find(&tx_id))
-                .set((lt::upstream_state_hash.eq(state_hash), lt::upstream_verifier.eq(verifier), lt::upstream_nonce.eq(nonce)))
+                .set((
+                    lt::upstream_state_hash.eq(state_hash),
+                    lt::upstream_verifier.eq(verifier),
+                    lt::upstream_nonce.eq(nonce),
+                ))
                 .execute(conn)
                 .map_err(crate::db::DbError::from)
         })
@@ -257,11 +321,16 @@ fn upstream_failure(connection: &str, tx: &LoginTransaction, e: UpstreamError) -
             tracing::warn!(connection, %cause, "upstream login failed");
             pages::error_page(
                 StatusCode::BAD_GATEWAY,
-                &format!("{} did not answer as expected. Please try again.", Connectors::display_name(connection)),
+                &format!(
+                    "{} did not answer as expected. Please try again.",
+                    Connectors::display_name(connection)
+                ),
                 Some(&retry),
             )
         }
-        UpstreamError::Rejected(msg) => pages::error_page(StatusCode::FORBIDDEN, &msg, Some(&retry)),
+        UpstreamError::Rejected(msg) => {
+            pages::error_page(StatusCode::FORBIDDEN, &msg, Some(&retry))
+        }
     }
 }
 
@@ -294,9 +363,17 @@ pub struct DevForm {
 }
 
 /// `POST /callback/dev`: the dev form's answer.
-pub async fn dev_callback(state: web::Data<AppState>, req: HttpRequest, form: web::Form<DevForm>) -> HttpResponse {
+pub async fn dev_callback(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    form: web::Form<DevForm>,
+) -> HttpResponse {
     if !state.connectors.dev {
-        return pages::error_page(StatusCode::NOT_FOUND, "This login method is not enabled.", None);
+        return pages::error_page(
+            StatusCode::NOT_FOUND,
+            "This login method is not enabled.",
+            None,
+        );
     }
     let form = form.into_inner();
     let tx = match load_tx(&state, &req, form.tx).await {
@@ -304,11 +381,21 @@ pub async fn dev_callback(state: web::Data<AppState>, req: HttpRequest, form: we
         Err(r) => return r,
     };
     let email = form.email.map(|e| normalize_email(&e)).unwrap_or_default();
-    let valid = email.len() <= 320 && email.split_once('@').is_some_and(|(l, d)| !l.is_empty() && d.contains('.') && !d.starts_with('.'));
+    let valid = email.len() <= 320
+        && email
+            .split_once('@')
+            .is_some_and(|(l, d)| !l.is_empty() && d.contains('.') && !d.starts_with('.'));
     if !valid {
-        return pages::error_page(StatusCode::BAD_REQUEST, "Enter a valid email address.", Some(&format!("/login/dev?tx={}", qs(&tx.id))));
+        return pages::error_page(
+            StatusCode::BAD_REQUEST,
+            "Enter a valid email address.",
+            Some(&format!("/login/dev?tx={}", qs(&tx.id))),
+        );
     }
-    let name = form.name.filter(|n| !n.trim().is_empty()).map(|n| n.chars().take(200).collect::<String>());
+    let name = form
+        .name
+        .filter(|n| !n.trim().is_empty())
+        .map(|n| n.chars().take(200).collect::<String>());
     let verified = form.email_verified.as_deref() == Some("true");
     let profile = UpstreamProfile {
         provider: "dev".into(),
@@ -367,13 +454,28 @@ pub async fn callback(
     if let Some(err) = q.error {
         // The user declined upstream (or the upstream refused): tell the client.
         let request = authorize::request_of(&tx);
-        let desc = q.error_description.unwrap_or_else(|| format!("{connection} returned {err}"));
+        let desc = q
+            .error_description
+            .unwrap_or_else(|| format!("{connection} returned {err}"));
         let tx_id = tx.id.clone();
-        let _ = state.db.run(move |conn| authorize::delete_transaction(conn, &tx_id).map_err(crate::db::DbError::from)).await;
-        return redirect_error(&state, &request, &OAuthError::AccessDenied(desc.chars().take(300).collect()));
+        let _ = state
+            .db
+            .run(move |conn| {
+                authorize::delete_transaction(conn, &tx_id).map_err(crate::db::DbError::from)
+            })
+            .await;
+        return redirect_error(
+            &state,
+            &request,
+            &OAuthError::AccessDenied(desc.chars().take(300).collect()),
+        );
     }
     let Some(code) = q.code.filter(|c| c.len() <= 2048) else {
-        return pages::error_page(StatusCode::BAD_REQUEST, "The identity provider sent no authorization code.", Some(&format!("/login?tx={}", qs(&tx.id))));
+        return pages::error_page(
+            StatusCode::BAD_REQUEST,
+            "The identity provider sent no authorization code.",
+            Some(&format!("/login?tx={}", qs(&tx.id))),
+        );
     };
     let callback_url = format!("{}/callback/{connection}", state.settings.issuer);
     let pending = Pending {
@@ -383,13 +485,31 @@ pub async fn callback(
     let result = match connection.as_str() {
         "google" => match &state.connectors.google {
             Some(g) => g.finish(&callback_url, &code, &pending).await,
-            None => return pages::error_page(StatusCode::NOT_FOUND, "This login method is not enabled.", None),
+            None => {
+                return pages::error_page(
+                    StatusCode::NOT_FOUND,
+                    "This login method is not enabled.",
+                    None,
+                )
+            }
         },
         "github" => match &state.connectors.github {
             Some(g) => g.finish(&callback_url, &code, &pending).await,
-            None => return pages::error_page(StatusCode::NOT_FOUND, "This login method is not enabled.", None),
+            None => {
+                return pages::error_page(
+                    StatusCode::NOT_FOUND,
+                    "This login method is not enabled.",
+                    None,
+                )
+            }
         },
-        _ => return pages::error_page(StatusCode::NOT_FOUND, "This login method is not enabled.", None),
+        _ => {
+            return pages::error_page(
+                StatusCode::NOT_FOUND,
+                "This login method is not enabled.",
+                None,
+            )
+        }
     };
     match result {
         Ok(profile) => finish_login(&state, &req, tx, profile).await,
@@ -397,7 +517,12 @@ pub async fn callback(
     }
 }
 
-async fn finish_login(state: &AppState, req: &HttpRequest, tx: LoginTransaction, profile: UpstreamProfile) -> HttpResponse {
+async fn finish_login(
+    state: &AppState,
+    req: &HttpRequest,
+    tx: LoginTransaction,
+    profile: UpstreamProfile,
+) -> HttpResponse {
     let now = state.clock.now_naive();
     let ip = client_ip(req);
     let st = state.clone();

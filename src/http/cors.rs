@@ -69,22 +69,31 @@ pub async fn cors(
         Some(state) => state.cors.allowed(state).await.contains(&origin),
         None => false,
     };
-    if req.method() == Method::OPTIONS && req.headers().contains_key(header::ACCESS_CONTROL_REQUEST_METHOD) {
+    if req.method() == Method::OPTIONS
+        && req
+            .headers()
+            .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
+    {
         let mut res = HttpResponse::NoContent();
         res.insert_header((header::VARY, "Origin"));
         if allowed {
             res.insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, origin))
                 .insert_header((header::ACCESS_CONTROL_ALLOW_METHODS, "GET, POST, OPTIONS"))
-                .insert_header((header::ACCESS_CONTROL_ALLOW_HEADERS, "Authorization, Content-Type"))
+                .insert_header((
+                    header::ACCESS_CONTROL_ALLOW_HEADERS,
+                    "Authorization, Content-Type",
+                ))
                 .insert_header((header::ACCESS_CONTROL_MAX_AGE, "600"));
         }
         return Ok(req.into_response(res.finish()).map_into_right_body());
     }
     let mut res = next.call(req).await?;
-    res.headers_mut().append(header::VARY, header::HeaderValue::from_static("Origin"));
+    res.headers_mut()
+        .append(header::VARY, header::HeaderValue::from_static("Origin"));
     if allowed {
         if let Ok(v) = header::HeaderValue::from_str(&origin) {
-            res.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
+            res.headers_mut()
+                .insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
         }
     }
     Ok(res.map_into_left_body())

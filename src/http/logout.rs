@@ -18,16 +18,32 @@ pub async fn logout(state: web::Data<AppState>, req: HttpRequest) -> HttpRespons
     // id_token_hint: signed by us, for us; an expired hint is still a valid hint.
     let hinted_client = match p.take("id_token_hint") {
         Some(hint) => match state.keys.verify(&hint) {
-            Ok((_, claims)) if claims.get("iss").and_then(|i| i.as_str()) == Some(state.settings.issuer.as_str()) => {
-                claims.get("aud").and_then(|a| a.as_str()).map(str::to_string)
+            Ok((_, claims))
+                if claims.get("iss").and_then(|i| i.as_str())
+                    == Some(state.settings.issuer.as_str()) =>
+            {
+                claims
+                    .get("aud")
+                    .and_then(|a| a.as_str())
+                    .map(str::to_string)
             }
-            _ => return pages::error_page(StatusCode::BAD_REQUEST, "The id_token_hint is not a valid ID token from this server.", None),
+            _ => {
+                return pages::error_page(
+                    StatusCode::BAD_REQUEST,
+                    "The id_token_hint is not a valid ID token from this server.",
+                    None,
+                )
+            }
         },
         None => None,
     };
     let client_id = match (p.take("client_id"), hinted_client) {
         (Some(a), Some(b)) if a != b => {
-            return pages::error_page(StatusCode::BAD_REQUEST, "client_id does not match the id_token_hint.", None)
+            return pages::error_page(
+                StatusCode::BAD_REQUEST,
+                "client_id does not match the id_token_hint.",
+                None,
+            )
         }
         (a, b) => a.or(b),
     };
@@ -44,9 +60,12 @@ pub async fn logout(state: web::Data<AppState>, req: HttpRequest) -> HttpRespons
         }
         (Some(uri), Some(cid)) => {
             let (uri, cid) = (uri.clone(), cid.clone());
-            let found = state.db.run(move |conn| client::find(conn, &cid).map_err(crate::db::DbError::from)).await;
+            let found = state
+                .db
+                .run(move |conn| client::find(conn, &cid).map_err(crate::db::DbError::from))
+                .await;
             match found {
-                Ok(Some(c)) if c.post_logout_redirect_uris.iter().any(|u| *u == uri) => Some(uri),
+                Ok(Some(c)) if c.post_logout_redirect_uris.contains(&uri) => Some(uri),
                 Ok(_) => {
                     return pages::error_page(
                         StatusCode::BAD_REQUEST,
@@ -56,7 +75,11 @@ pub async fn logout(state: web::Data<AppState>, req: HttpRequest) -> HttpRespons
                 }
                 Err(e) => {
                     tracing::error!(error = %e, "logout failed");
-                    return pages::error_page(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong.", None);
+                    return pages::error_page(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "Something went wrong.",
+                        None,
+                    );
                 }
             }
         }
@@ -76,7 +99,9 @@ pub async fn logout(state: web::Data<AppState>, req: HttpRequest) -> HttpRespons
         Some(uri) => {
             let mut url = match url::Url::parse(&uri) {
                 Ok(u) => u,
-                Err(_) => return pages::error_page(StatusCode::BAD_REQUEST, "Invalid redirect.", None),
+                Err(_) => {
+                    return pages::error_page(StatusCode::BAD_REQUEST, "Invalid redirect.", None)
+                }
             };
             if let Some(s) = logout_state {
                 url.query_pairs_mut().append_pair("state", &s);

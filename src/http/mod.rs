@@ -37,7 +37,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/.well-known/jwks.json", web::get().to(well_known::jwks))
         .route("/authorize", web::get().to(authorize::authorize))
         .route("/login", web::get().to(authorize::login_page))
-        .route("/login/{connection}", web::get().to(authorize::login_connection))
+        .route(
+            "/login/{connection}",
+            web::get().to(authorize::login_connection),
+        )
         .route("/callback/dev", web::post().to(authorize::dev_callback))
         .route("/callback/{connection}", web::get().to(authorize::callback))
         .route("/oauth/token", web::post().to(token::token))

@@ -64,7 +64,10 @@ label{{display:block;margin-top:.8rem}} input[type=email],input[type=text]{{widt
 pub fn error_page(status: StatusCode, message: &str, retry: Option<&str>) -> HttpResponse {
     let mut body = format!(r#"<p class="error" role="alert">{}</p>"#, esc(message));
     if let Some(r) = retry {
-        body.push_str(&format!(r#"<p><a class="button" href="{}">Try again</a></p>"#, esc(r)));
+        body.push_str(&format!(
+            r#"<p><a class="button" href="{}">Try again</a></p>"#,
+            esc(r)
+        ));
     }
     page(status, "Sign-in problem", &body)
 }

@@ -16,23 +16,35 @@ fn form(req: &HttpRequest, body: &[u8]) -> Result<Params, OAuthError> {
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    if !ct.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded") {
+    if !ct
+        .to_ascii_lowercase()
+        .starts_with("application/x-www-form-urlencoded")
+    {
         return Err(OAuthError::InvalidRequest(
             "the body must be application/x-www-form-urlencoded".into(),
         ));
     }
-    let text = std::str::from_utf8(body).map_err(|_| OAuthError::InvalidRequest("the body is not UTF-8".into()))?;
+    let text = std::str::from_utf8(body)
+        .map_err(|_| OAuthError::InvalidRequest("the body is not UTF-8".into()))?;
     Params::parse(text)
 }
 
-fn credentials(req: &HttpRequest, params: &mut Params) -> Result<Option<PresentedClient>, OAuthError> {
-    let auth = req.headers().get(header::AUTHORIZATION).map(|v| v.to_str().unwrap_or("\u{0}"));
+fn credentials(
+    req: &HttpRequest,
+    params: &mut Params,
+) -> Result<Option<PresentedClient>, OAuthError> {
+    let auth = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .map(|v| v.to_str().unwrap_or("\u{0}"));
     client::presented(auth, params)
 }
 
 fn no_store(mut res: HttpResponse) -> HttpResponse {
-    res.headers_mut()
-        .insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
+    res.headers_mut().insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
     res.headers_mut()
         .insert(header::PRAGMA, header::HeaderValue::from_static("no-cache"));
     res
@@ -43,7 +55,11 @@ pub fn ip(req: &HttpRequest) -> Option<String> {
 }
 
 /// RFC 6749 §3.2.
-pub async fn token(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse, OAuthError> {
+pub async fn token(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, OAuthError> {
     let mut params = form(&req, &body)?;
     let presented = credentials(&req, &mut params)?;
     let grant = params
@@ -51,7 +67,9 @@ pub async fn token(state: web::Data<AppState>, req: HttpRequest, body: web::Byte
         .ok_or_else(|| OAuthError::InvalidRequest("grant_type is required".into()))?
         .to_string();
     if !TokenRequest::GRANT_TYPES.contains(&grant.as_str()) {
-        return Err(OAuthError::UnsupportedGrantType(format!("grant_type `{grant}` is not supported")));
+        return Err(OAuthError::UnsupportedGrantType(format!(
+            "grant_type `{grant}` is not supported"
+        )));
     }
     let request: TokenRequest = serde_json::from_value(params.into_json())
         .map_err(|e| OAuthError::InvalidRequest(format!("{grant}: {e}")))?;
@@ -65,7 +83,11 @@ pub async fn token(state: web::Data<AppState>, req: HttpRequest, body: web::Byte
             let client = client::authenticate(conn, presented)?;
             let extras = crate::orgs::claims::extras(&st.settings);
             match request {
-                TokenRequest::AuthorizationCode { code, redirect_uri, code_verifier } => grants::authorization_code(
+                TokenRequest::AuthorizationCode {
+                    code,
+                    redirect_uri,
+                    code_verifier,
+                } => grants::authorization_code(
                     conn,
                     &st.settings,
                     &client,
@@ -75,7 +97,11 @@ pub async fn token(state: web::Data<AppState>, req: HttpRequest, body: web::Byte
                     &extras,
                     now,
                 ),
-                TokenRequest::RefreshToken { refresh_token, scope, organization } => grants::refresh_token(
+                TokenRequest::RefreshToken {
+                    refresh_token,
+                    scope,
+                    organization,
+                } => grants::refresh_token(
                     conn,
                     &st.settings,
                     &client,
@@ -86,9 +112,25 @@ pub async fn token(state: web::Data<AppState>, req: HttpRequest, body: web::Byte
                     ip.as_deref(),
                     now,
                 ),
-                TokenRequest::ClientCredentials { scope, audience, organization } => {
-                    let org_claims = crate::orgs::claims::m2m(conn, &st.settings, &client, organization.as_deref())?;
-                    grants::client_credentials(&st.settings, &client, scope.as_deref(), audience.as_deref(), org_claims, now)
+                TokenRequest::ClientCredentials {
+                    scope,
+                    audience,
+                    organization,
+                } => {
+                    let org_claims = crate::orgs::claims::m2m(
+                        conn,
+                        &st.settings,
+                        &client,
+                        organization.as_deref(),
+                    )?;
+                    grants::client_credentials(
+                        &st.settings,
+                        &client,
+                        scope.as_deref(),
+                        audience.as_deref(),
+                        org_claims,
+                        now,
+                    )
                 }
             }
         })
@@ -103,7 +145,11 @@ pub async fn token(state: web::Data<AppState>, req: HttpRequest, body: web::Byte
 }
 
 /// RFC 7662 §2.
-pub async fn introspect(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse, OAuthError> {
+pub async fn introspect(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, OAuthError> {
     let mut params = form(&req, &body)?;
     let presented = credentials(&req, &mut params)?;
     let token = params
@@ -116,7 +162,9 @@ pub async fn introspect(state: web::Data<AppState>, req: HttpRequest, body: web:
         .run(move |conn| {
             let client = client::authenticate(conn, presented)?;
             if client.public {
-                return Err(OAuthError::InvalidClient("introspection needs a confidential client".into()));
+                return Err(OAuthError::InvalidClient(
+                    "introspection needs a confidential client".into(),
+                ));
             }
             introspect::introspect(conn, &st.keys, &st.settings, &client, &token, now)
         })
@@ -125,7 +173,11 @@ pub async fn introspect(state: web::Data<AppState>, req: HttpRequest, body: web:
 }
 
 /// RFC 7009 §2.
-pub async fn revoke(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse, OAuthError> {
+pub async fn revoke(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, OAuthError> {
     let mut params = form(&req, &body)?;
     let presented = credentials(&req, &mut params)?;
     let token = params

@@ -16,7 +16,10 @@ pub fn bearer_error(status: StatusCode, code: &str, description: &str) -> HttpRe
     let challenge = if code.is_empty() {
         r#"Bearer realm="tessera""#.to_string()
     } else {
-        format!(r#"Bearer realm="tessera", error="{code}", error_description="{}""#, description.replace('"', "'"))
+        format!(
+            r#"Bearer realm="tessera", error="{code}", error_description="{}""#,
+            description.replace('"', "'")
+        )
     };
     let mut res = HttpResponse::build(status);
     res.insert_header((header::WWW_AUTHENTICATE, challenge))
@@ -29,12 +32,15 @@ pub fn bearer_error(status: StatusCode, code: &str, description: &str) -> HttpRe
 }
 
 /// The bearer token of a request: `Authorization: Bearer` or (POST) a form `access_token`.
-pub fn bearer_token(req: &HttpRequest, body: &[u8]) -> Result<Option<String>, HttpResponse> {
+pub fn bearer_token(req: &HttpRequest, body: &[u8]) -> Result<Option<String>, &'static str> {
     let header_token = req
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
         .map(|t| t.trim().to_string());
     let is_form = req
         .headers()
@@ -44,37 +50,55 @@ pub fn bearer_token(req: &HttpRequest, body: &[u8]) -> Result<Option<String>, Ht
     let body_token = if is_form {
         serde_urlencoded::from_bytes::<Vec<(String, String)>>(body)
             .ok()
-            .and_then(|p| p.into_iter().find(|(k, _)| k == "access_token").map(|(_, v)| v))
+            .and_then(|p| {
+                p.into_iter()
+                    .find(|(k, _)| k == "access_token")
+                    .map(|(_, v)| v)
+            })
     } else {
         None
     };
     match (header_token, body_token) {
-        (Some(_), Some(_)) => Err(bearer_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "the token was sent by more than one method",
-        )),
+        (Some(_), Some(_)) => Err("the token was sent by more than one method"),
         (Some(t), None) | (None, Some(t)) => Ok(Some(t)),
         (None, None) => Ok(None),
     }
 }
 
-pub async fn userinfo(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
+pub async fn userinfo(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> HttpResponse {
     let token = match bearer_token(&req, &body) {
         Ok(Some(t)) => t,
         Ok(None) => return bearer_error(StatusCode::UNAUTHORIZED, "", ""),
-        Err(res) => return res,
+        Err(msg) => return bearer_error(StatusCode::BAD_REQUEST, "invalid_request", msg),
     };
-    let claims = match verify_access_token(&state.keys, &state.settings, &token, state.clock.unix()) {
+    let claims = match verify_access_token(&state.keys, &state.settings, &token, state.clock.unix())
+    {
         Ok(c) => c,
         Err(e) => return bearer_error(StatusCode::UNAUTHORIZED, "invalid_token", &e.to_string()),
     };
-    let scope = Scope::parse(claims.get("scope").and_then(|s| s.as_str()).unwrap_or("")).unwrap_or_default();
+    let scope = Scope::parse(claims.get("scope").and_then(|s| s.as_str()).unwrap_or(""))
+        .unwrap_or_default();
     if !scope.contains("openid") {
-        return bearer_error(StatusCode::FORBIDDEN, "insufficient_scope", "the token lacks the openid scope");
+        return bearer_error(
+            StatusCode::FORBIDDEN,
+            "insufficient_scope",
+            "the token lacks the openid scope",
+        );
     }
-    let jti = claims.get("jti").and_then(|j| j.as_str()).unwrap_or("").to_string();
-    let sub = claims.get("sub").and_then(|s| s.as_str()).unwrap_or("").to_string();
+    let jti = claims
+        .get("jti")
+        .and_then(|j| j.as_str())
+        .unwrap_or("")
+        .to_string();
+    let sub = claims
+        .get("sub")
+        .and_then(|s| s.as_str())
+        .unwrap_or("")
+        .to_string();
     let found = state
         .db
         .run(move |conn| {
@@ -86,10 +110,17 @@ pub async fn userinfo(state: web::Data<AppState>, req: HttpRequest, body: web::B
         .await;
     let user = match found {
         Ok(Some(u)) => u,
-        Ok(None) => return bearer_error(StatusCode::UNAUTHORIZED, "invalid_token", "the token was revoked"),
+        Ok(None) => {
+            return bearer_error(
+                StatusCode::UNAUTHORIZED,
+                "invalid_token",
+                "the token was revoked",
+            )
+        }
         Err(e) => {
             tracing::error!(error = %e, "userinfo failed");
-            return HttpResponse::InternalServerError().json(serde_json::json!({"error": "server_error"}));
+            return HttpResponse::InternalServerError()
+                .json(serde_json::json!({"error": "server_error"}));
         }
     };
     let mut out = profile_claims(&user, &scope);

@@ -27,7 +27,9 @@ impl Prompt {
     fn parse(s: &str) -> Result<Self, OAuthError> {
         let values: Vec<&str> = s.split(' ').filter(|v| !v.is_empty()).collect();
         if values.len() > 1 && values.contains(&"none") {
-            return Err(OAuthError::InvalidRequest("prompt=none cannot be combined with other values".into()));
+            return Err(OAuthError::InvalidRequest(
+                "prompt=none cannot be combined with other values".into(),
+            ));
         }
         // `consent` is accepted and ignored: Tessera has no consent screen for first-party apps.
         if values.contains(&"login") {
@@ -39,7 +41,9 @@ impl Prompt {
         match values.first().copied() {
             Some("none") => Ok(Self::None),
             Some("consent") => Ok(Self::Login),
-            Some(other) => Err(OAuthError::InvalidRequest(format!("unsupported prompt value `{other}`"))),
+            Some(other) => Err(OAuthError::InvalidRequest(format!(
+                "unsupported prompt value `{other}`"
+            ))),
             None => Err(OAuthError::InvalidRequest("empty prompt".into())),
         }
     }
@@ -98,7 +102,9 @@ impl From<crate::db::DbError> for AuthorizeError {
 
 fn bounded(v: Option<String>, name: &str, max: usize) -> Result<Option<String>, OAuthError> {
     match v {
-        Some(s) if s.len() > max => Err(OAuthError::InvalidRequest(format!("{name} is too long (max {max})"))),
+        Some(s) if s.len() > max => Err(OAuthError::InvalidRequest(format!(
+            "{name} is too long (max {max})"
+        ))),
         other => Ok(other),
     }
 }
@@ -114,18 +120,23 @@ pub fn validate(
     let client_id = p
         .take("client_id")
         .ok_or_else(|| AuthorizeError::Page("The request has no client_id.".into()))?;
-    let client = client::find(conn, &client_id)?
-        .ok_or_else(|| AuthorizeError::Page("Unknown client_id: this application is not registered.".into()))?;
-    let redirect_uri = match p.take("redirect_uri") {
-        Some(r) if client.has_redirect_uri(&r) => r,
-        Some(_) => {
-            return Err(AuthorizeError::Page(
-                "The redirect_uri is not registered for this application (exact match required).".into(),
-            ))
-        }
-        None if client.redirect_uris.len() == 1 => client.redirect_uris[0].clone(),
-        None => return Err(AuthorizeError::Page("The request has no redirect_uri.".into())),
-    };
+    let client = client::find(conn, &client_id)?.ok_or_else(|| {
+        AuthorizeError::Page("Unknown client_id: this application is not registered.".into())
+    })?;
+    let redirect_uri =
+        match p.take("redirect_uri") {
+            Some(r) if client.has_redirect_uri(&r) => r,
+            Some(_) => return Err(AuthorizeError::Page(
+                "The redirect_uri is not registered for this application (exact match required)."
+                    .into(),
+            )),
+            None if client.redirect_uris.len() == 1 => client.redirect_uris[0].clone(),
+            None => {
+                return Err(AuthorizeError::Page(
+                    "The request has no redirect_uri.".into(),
+                ))
+            }
+        };
     let state = p.take("state");
     let redirect = |error: OAuthError| AuthorizeError::Redirect {
         redirect_uri: redirect_uri.clone(),
@@ -140,7 +151,11 @@ pub fn validate(
                     "response_type `{other}` is not supported; use code"
                 )))
             }
-            None => return Err(OAuthError::InvalidRequest("response_type is required".into())),
+            None => {
+                return Err(OAuthError::InvalidRequest(
+                    "response_type is required".into(),
+                ))
+            }
         }
         if !client.allows_grant("authorization_code") {
             return Err(OAuthError::UnauthorizedClient(
@@ -148,34 +163,43 @@ pub fn validate(
             ));
         }
         if p.contains("request") || p.contains("request_uri") {
-            return Err(OAuthError::InvalidRequest("request objects are not supported".into()));
+            return Err(OAuthError::InvalidRequest(
+                "request objects are not supported".into(),
+            ));
         }
         if let Some(mode) = p.take("response_mode") {
             if mode != "query" {
-                return Err(OAuthError::InvalidRequest(format!("response_mode `{mode}` is not supported")));
+                return Err(OAuthError::InvalidRequest(format!(
+                    "response_mode `{mode}` is not supported"
+                )));
             }
         }
         let scope = Scope::parse(p.get("scope").unwrap_or(""))?;
         if let Some(bad) = scope.first_outside(&client.scopes) {
-            return Err(OAuthError::InvalidScope(format!("scope `{bad}` is not allowed for this client")));
+            return Err(OAuthError::InvalidScope(format!(
+                "scope `{bad}` is not allowed for this client"
+            )));
         }
         let code_challenge = p.take("code_challenge");
         let code_challenge_method = p.take("code_challenge_method");
-        pkce::check_challenge(code_challenge.as_deref(), code_challenge_method.as_deref(), client.public)?;
+        pkce::check_challenge(
+            code_challenge.as_deref(),
+            code_challenge_method.as_deref(),
+            client.public,
+        )?;
         let prompt = p.take("prompt").map(|s| Prompt::parse(&s)).transpose()?;
         let max_age = match p.take("max_age") {
-            Some(s) => Some(
-                s.parse::<i64>()
-                    .ok()
-                    .filter(|v| *v >= 0)
-                    .ok_or_else(|| OAuthError::InvalidRequest("max_age must be a non-negative integer".into()))?,
-            ),
+            Some(s) => Some(s.parse::<i64>().ok().filter(|v| *v >= 0).ok_or_else(|| {
+                OAuthError::InvalidRequest("max_age must be a non-negative integer".into())
+            })?),
             None => None,
         };
         let connection = p.take("connection");
         if let Some(c) = &connection {
             if !connections.iter().any(|x| x == c) {
-                return Err(OAuthError::InvalidRequest(format!("connection `{c}` is not enabled")));
+                return Err(OAuthError::InvalidRequest(format!(
+                    "connection `{c}` is not enabled"
+                )));
             }
         }
         let audience = p.take("audience");
@@ -205,7 +229,10 @@ pub fn validate(
 
 /// Does this session satisfy the request, or must the user log in again?
 pub fn session_satisfies(req: &AuthRequest, session: &Session, now: NaiveDateTime) -> bool {
-    if matches!(req.prompt, Some(Prompt::Login) | Some(Prompt::SelectAccount)) {
+    if matches!(
+        req.prompt,
+        Some(Prompt::Login) | Some(Prompt::SelectAccount)
+    ) {
         return false;
     }
     match req.max_age {
@@ -246,7 +273,9 @@ pub fn begin_transaction(
         expires_at: now + ttl,
         created_at: now,
     };
-    diesel::insert_into(login_transactions::table).values(&tx).execute(conn)?;
+    diesel::insert_into(login_transactions::table)
+        .values(&tx)
+        .execute(conn)?;
     Ok(tx.id)
 }
 
@@ -282,8 +311,12 @@ pub fn check_transaction(
     if tx.expires_at <= now {
         return Err(TxProblem::Expired);
     }
-    let bound = browser_cookie
-        .is_some_and(|c| secrets::ct_eq(secrets::hash_token(c).as_bytes(), tx.browser_hash.as_bytes()));
+    let bound = browser_cookie.is_some_and(|c| {
+        secrets::ct_eq(
+            secrets::hash_token(c).as_bytes(),
+            tx.browser_hash.as_bytes(),
+        )
+    });
     if !bound {
         return Err(TxProblem::OtherBrowser);
     }
@@ -338,19 +371,27 @@ pub fn issue_code(
         org_id,
         connection: session.connection.clone(),
         auth_time: session.auth_time,
-        expires_at: now + Duration::seconds(i64::try_from(settings.tokens.code_ttl_secs).unwrap_or(60)),
+        expires_at: now
+            + Duration::seconds(i64::try_from(settings.tokens.code_ttl_secs).unwrap_or(60)),
         used_at: None,
         access_token_jti: None,
         access_token_expires_at: None,
         created_at: now,
     };
-    diesel::insert_into(authorization_codes::table).values(&row).execute(conn)?;
+    diesel::insert_into(authorization_codes::table)
+        .values(&row)
+        .execute(conn)?;
     Ok(code)
 }
 
 /// The redirect back to the client: `code`, `state` and `iss` (RFC 9207),
 /// or `error`, `error_description`, `state`, `iss`.
-pub fn client_redirect(redirect_uri: &str, issuer: &str, result: Result<&str, &OAuthError>, state: Option<&str>) -> String {
+pub fn client_redirect(
+    redirect_uri: &str,
+    issuer: &str,
+    result: Result<&str, &OAuthError>,
+    state: Option<&str>,
+) -> String {
     let Ok(mut url) = url::Url::parse(redirect_uri) else {
         return redirect_uri.to_string();
     };

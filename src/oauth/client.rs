@@ -30,7 +30,9 @@ impl OrganizationUsage {
             "none" => Ok(Self::None),
             "optional" => Ok(Self::Optional),
             "require" => Ok(Self::Require),
-            other => Err(format!("organization_usage must be none, optional or require, not `{other}`")),
+            other => Err(format!(
+                "organization_usage must be none, optional or require, not `{other}`"
+            )),
         }
     }
     pub fn as_str(&self) -> &'static str {
@@ -77,7 +79,8 @@ impl Client {
             allowed_origins: json_list(&row.allowed_origins),
             public: row.public,
             first_party: row.first_party,
-            organization_usage: OrganizationUsage::parse(&row.organization_usage).unwrap_or(OrganizationUsage::Optional),
+            organization_usage: OrganizationUsage::parse(&row.organization_usage)
+                .unwrap_or(OrganizationUsage::Optional),
         }
     }
 
@@ -99,7 +102,11 @@ impl Client {
             .map(|u| u.origin().ascii_serialization())
             .filter(|o| o != "null")
             .collect();
-        out.extend(self.allowed_origins.iter().map(|o| o.trim_end_matches('/').to_string()));
+        out.extend(
+            self.allowed_origins
+                .iter()
+                .map(|o| o.trim_end_matches('/').to_string()),
+        );
         out
     }
 
@@ -165,31 +172,61 @@ impl ClientSpec {
     pub fn validate(&self) -> Result<(), String> {
         let id_ok = !self.client_id.is_empty()
             && self.client_id.len() <= 128
-            && self.client_id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+            && self
+                .client_id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
         if !id_ok {
-            return Err(format!("client_id `{}`: use 1-128 of [A-Za-z0-9._-]", self.client_id));
+            return Err(format!(
+                "client_id `{}`: use 1-128 of [A-Za-z0-9._-]",
+                self.client_id
+            ));
         }
         if self.name.trim().is_empty() {
             return Err(format!("client {}: name is required", self.client_id));
         }
-        for uri in self.redirect_uris.iter().chain(&self.post_logout_redirect_uris) {
-            let u = url::Url::parse(uri).map_err(|e| format!("client {}: `{uri}` is not an absolute URI ({e})", self.client_id))?;
+        for uri in self
+            .redirect_uris
+            .iter()
+            .chain(&self.post_logout_redirect_uris)
+        {
+            let u = url::Url::parse(uri).map_err(|e| {
+                format!(
+                    "client {}: `{uri}` is not an absolute URI ({e})",
+                    self.client_id
+                )
+            })?;
             if u.fragment().is_some() {
-                return Err(format!("client {}: `{uri}` must not have a fragment (RFC 6749 §3.1.2)", self.client_id));
+                return Err(format!(
+                    "client {}: `{uri}` must not have a fragment (RFC 6749 §3.1.2)",
+                    self.client_id
+                ));
             }
         }
         for g in &self.grant_types {
             if !GRANTS.contains(&g.as_str()) {
-                return Err(format!("client {}: unknown grant type `{g}`", self.client_id));
+                return Err(format!(
+                    "client {}: unknown grant type `{g}`",
+                    self.client_id
+                ));
             }
         }
         if self.public && self.grant_types.iter().any(|g| g == "client_credentials") {
-            return Err(format!("client {}: a public client cannot use client_credentials", self.client_id));
+            return Err(format!(
+                "client {}: a public client cannot use client_credentials",
+                self.client_id
+            ));
         }
-        if self.grant_types.iter().any(|g| g == "authorization_code") && self.redirect_uris.is_empty() {
-            return Err(format!("client {}: authorization_code needs at least one redirect URI", self.client_id));
+        if self.grant_types.iter().any(|g| g == "authorization_code")
+            && self.redirect_uris.is_empty()
+        {
+            return Err(format!(
+                "client {}: authorization_code needs at least one redirect URI",
+                self.client_id
+            ));
         }
-        OrganizationUsage::parse(&self.organization_usage).map_err(|e| format!("client {}: {e}", self.client_id))?;
+        OrganizationUsage::parse(&self.organization_usage)
+            .map_err(|e| format!("client {}: {e}", self.client_id))?;
         Ok(())
     }
 
@@ -227,24 +264,40 @@ pub enum RegisterError {
 
 /// Registers a client. For a confidential client a secret is generated and
 /// returned once; only its keyed hash is stored.
-pub fn register(conn: &mut DbConn, spec: &ClientSpec, now: NaiveDateTime) -> Result<Option<String>, RegisterError> {
+pub fn register(
+    conn: &mut DbConn,
+    spec: &ClientSpec,
+    now: NaiveDateTime,
+) -> Result<Option<String>, RegisterError> {
     spec.validate().map_err(RegisterError::Invalid)?;
     if find(conn, &spec.client_id)?.is_some() {
         return Err(RegisterError::Exists(spec.client_id.clone()));
     }
     let secret = (!spec.public).then(secrets::new_token);
-    let row = spec.to_row(secret.as_deref().map(secrets::hash_client_secret), "cli", now);
-    diesel::insert_into(clients::table).values(&row).execute(conn)?;
+    let row = spec.to_row(
+        secret.as_deref().map(secrets::hash_client_secret),
+        "cli",
+        now,
+    );
+    diesel::insert_into(clients::table)
+        .values(&row)
+        .execute(conn)?;
     Ok(secret)
 }
 
 pub fn remove(conn: &mut DbConn, id: &str) -> QueryResult<bool> {
-    diesel::delete(clients::table.find(id)).execute(conn).map(|n| n > 0)
+    diesel::delete(clients::table.find(id))
+        .execute(conn)
+        .map(|n| n > 0)
 }
 
 /// Makes the database match `[[clients]]` of the config (insert or update;
 /// clients registered by CLI are left alone).
-pub fn sync_from_config(conn: &mut DbConn, configs: &[ClientConfig], now: NaiveDateTime) -> Result<(), RegisterError> {
+pub fn sync_from_config(
+    conn: &mut DbConn,
+    configs: &[ClientConfig],
+    now: NaiveDateTime,
+) -> Result<(), RegisterError> {
     for cfg in configs {
         let spec = ClientSpec::from(cfg);
         spec.validate().map_err(RegisterError::Invalid)?;
@@ -277,16 +330,24 @@ pub fn sync_from_config(conn: &mut DbConn, configs: &[ClientConfig], now: NaiveD
         let hash = if spec.public {
             None
         } else {
-            keep_hash.or_else(|| cfg.client_secret.as_ref().map(|s| secrets::hash_client_secret(s.expose())))
+            keep_hash.or_else(|| {
+                cfg.client_secret
+                    .as_ref()
+                    .map(|s| secrets::hash_client_secret(s.expose()))
+            })
         };
         let mut row = spec.to_row(hash, "config", now);
         match existing {
             Some(e) => {
                 row.created_at = e.created_at;
-                diesel::update(clients::table.find(&spec.client_id)).set(&row).execute(conn)?;
+                diesel::update(clients::table.find(&spec.client_id))
+                    .set(&row)
+                    .execute(conn)?;
             }
             None => {
-                diesel::insert_into(clients::table).values(&row).execute(conn)?;
+                diesel::insert_into(clients::table)
+                    .values(&row)
+                    .execute(conn)?;
             }
         }
     }
@@ -303,12 +364,20 @@ pub struct PresentedClient {
 
 /// Extracts client credentials from `Authorization: Basic` or the form body.
 /// Using both methods at once is an error (RFC 6749 §2.3).
-pub fn presented(authorization: Option<&str>, params: &mut Params) -> Result<Option<PresentedClient>, OAuthError> {
+pub fn presented(
+    authorization: Option<&str>,
+    params: &mut Params,
+) -> Result<Option<PresentedClient>, OAuthError> {
     let body_id = params.take("client_id");
     let body_secret = params.take("client_secret");
     if let Some(h) = authorization {
-        let Some(b64) = h.strip_prefix("Basic ").or_else(|| h.strip_prefix("basic ")) else {
-            return Err(OAuthError::InvalidClient("unsupported Authorization scheme; use Basic".into()));
+        let Some(b64) = h
+            .strip_prefix("Basic ")
+            .or_else(|| h.strip_prefix("basic "))
+        else {
+            return Err(OAuthError::InvalidClient(
+                "unsupported Authorization scheme; use Basic".into(),
+            ));
         };
         if body_secret.is_some() {
             return Err(OAuthError::InvalidRequest(
@@ -332,7 +401,9 @@ pub fn presented(authorization: Option<&str>, params: &mut Params) -> Result<Opt
         };
         let id = dec(id)?;
         if body_id.as_deref().is_some_and(|b| b != id) {
-            return Err(OAuthError::InvalidRequest("client_id differs from the Basic credentials".into()));
+            return Err(OAuthError::InvalidRequest(
+                "client_id differs from the Basic credentials".into(),
+            ));
         }
         return Ok(Some(PresentedClient {
             client_id: id,
@@ -349,8 +420,12 @@ pub fn presented(authorization: Option<&str>, params: &mut Params) -> Result<Opt
 
 /// Authenticates the presented client. Confidential clients must present
 /// their secret; public clients must not (they authenticate with `none`).
-pub fn authenticate(conn: &mut DbConn, presented: Option<PresentedClient>) -> Result<Client, OAuthError> {
-    let p = presented.ok_or_else(|| OAuthError::InvalidClient("client authentication is required".into()))?;
+pub fn authenticate(
+    conn: &mut DbConn,
+    presented: Option<PresentedClient>,
+) -> Result<Client, OAuthError> {
+    let p = presented
+        .ok_or_else(|| OAuthError::InvalidClient("client authentication is required".into()))?;
     let client = find(conn, &p.client_id)?;
     // Same failure for an unknown client and a wrong secret.
     let fail = || OAuthError::InvalidClient("client authentication failed".into());
@@ -360,7 +435,9 @@ pub fn authenticate(conn: &mut DbConn, presented: Option<PresentedClient>) -> Re
         (_, Some(_), true) => Err(OAuthError::InvalidClient(
             "this client is public and has no secret".into(),
         )),
-        (Some(hash), Some(secret), false) if secrets::verify_client_secret(hash, secret) => Ok(client),
+        (Some(hash), Some(secret), false) if secrets::verify_client_secret(hash, secret) => {
+            Ok(client)
+        }
         _ => Err(fail()),
     }
 }

@@ -42,7 +42,8 @@ pub enum TokenRequest {
 }
 
 impl TokenRequest {
-    pub const GRANT_TYPES: &'static [&'static str] = &["authorization_code", "refresh_token", "client_credentials"];
+    pub const GRANT_TYPES: &'static [&'static str] =
+        &["authorization_code", "refresh_token", "client_credentials"];
 
     pub fn grant_type(&self) -> &'static str {
         match self {
@@ -93,7 +94,12 @@ struct UserTokenInput<'a> {
 }
 
 /// Builds access/ID claims and, when the client may refresh, stores a new refresh token.
-fn plan_user_tokens(conn: &mut DbConn, settings: &Settings, input: UserTokenInput<'_>, now: NaiveDateTime) -> Result<(TokenPlan, String, NaiveDateTime), OAuthError> {
+fn plan_user_tokens(
+    conn: &mut DbConn,
+    settings: &Settings,
+    input: UserTokenInput<'_>,
+    now: NaiveDateTime,
+) -> Result<(TokenPlan, String, NaiveDateTime), OAuthError> {
     let aud = issue::audiences(settings, input.client, input.audience, input.scope)?;
     let jti = uuid::Uuid::new_v4().to_string();
     let unix = now.and_utc().timestamp();
@@ -154,12 +160,15 @@ fn plan_user_tokens(conn: &mut DbConn, settings: &Settings, input: UserTokenInpu
             access_token_jti: Some(jti.clone()),
             access_token_expires_at: Some(access_exp),
             family_expires_at,
-            idle_expires_at: (now + ttl(settings.tokens.refresh_token_idle_ttl_secs)).min(family_expires_at),
+            idle_expires_at: (now + ttl(settings.tokens.refresh_token_idle_ttl_secs))
+                .min(family_expires_at),
             rotated_at: None,
             revoked_at: None,
             created_at: now,
         };
-        diesel::insert_into(refresh_tokens::table).values(&row).execute(conn)?;
+        diesel::insert_into(refresh_tokens::table)
+            .values(&row)
+            .execute(conn)?;
         Some(token)
     } else {
         None
@@ -174,6 +183,7 @@ fn plan_user_tokens(conn: &mut DbConn, settings: &Settings, input: UserTokenInpu
     Ok((plan, jti, access_exp))
 }
 
+#[allow(clippy::too_many_arguments)]
 /// RFC 6749 §4.1.3 with PKCE (RFC 7636 §4.6). A second use of a code fails
 /// and revokes every token issued from it (RFC 6749 §4.1.2).
 pub fn authorization_code(
@@ -187,7 +197,9 @@ pub fn authorization_code(
     now: NaiveDateTime,
 ) -> Result<TokenPlan, OAuthError> {
     if !client.allows_grant("authorization_code") {
-        return Err(OAuthError::UnauthorizedClient("this client may not use the authorization code grant".into()));
+        return Err(OAuthError::UnauthorizedClient(
+            "this client may not use the authorization code grant".into(),
+        ));
     }
     let hash = secrets::hash_token(code);
     let outcome = conn.transaction::<Outcome, OAuthError, _>(|conn| {
@@ -197,7 +209,9 @@ pub fn authorization_code(
             .first(conn)
             .optional()?
         else {
-            return Ok(Outcome::Fail(OAuthError::InvalidGrant("unknown authorization code".into())));
+            return Ok(Outcome::Fail(OAuthError::InvalidGrant(
+                "unknown authorization code".into(),
+            )));
         };
         if row.used_at.is_some() {
             revoke_issued_from_code(conn, &row, now)?;
@@ -206,27 +220,44 @@ pub fn authorization_code(
             )));
         }
         if row.client_id != client.id {
-            return Ok(Outcome::Fail(OAuthError::InvalidGrant("authorization code was issued to another client".into())));
+            return Ok(Outcome::Fail(OAuthError::InvalidGrant(
+                "authorization code was issued to another client".into(),
+            )));
         }
         if row.expires_at <= now {
-            return Ok(Outcome::Fail(OAuthError::InvalidGrant("authorization code expired".into())));
+            return Ok(Outcome::Fail(OAuthError::InvalidGrant(
+                "authorization code expired".into(),
+            )));
         }
         match redirect_uri {
             Some(r) if r != row.redirect_uri => {
-                return Ok(Outcome::Fail(OAuthError::InvalidGrant("redirect_uri does not match the authorization request".into())))
+                return Ok(Outcome::Fail(OAuthError::InvalidGrant(
+                    "redirect_uri does not match the authorization request".into(),
+                )))
             }
             None if client.redirect_uris.len() != 1 => {
-                return Ok(Outcome::Fail(OAuthError::InvalidRequest("redirect_uri is required".into())))
+                return Ok(Outcome::Fail(OAuthError::InvalidRequest(
+                    "redirect_uri is required".into(),
+                )))
             }
             _ => {}
         }
         match (&row.code_challenge, verifier) {
             (Some(ch), Some(v)) if pkce::verify(ch, v) => {}
-            (Some(_), Some(_)) => return Ok(Outcome::Fail(OAuthError::InvalidGrant("PKCE verification failed".into()))),
-            (Some(_), None) => return Ok(Outcome::Fail(OAuthError::InvalidRequest("code_verifier is required".into()))),
+            (Some(_), Some(_)) => {
+                return Ok(Outcome::Fail(OAuthError::InvalidGrant(
+                    "PKCE verification failed".into(),
+                )))
+            }
+            (Some(_), None) => {
+                return Ok(Outcome::Fail(OAuthError::InvalidRequest(
+                    "code_verifier is required".into(),
+                )))
+            }
             (None, Some(_)) => {
                 return Ok(Outcome::Fail(OAuthError::InvalidGrant(
-                    "code_verifier given but the authorization request had no code_challenge".into(),
+                    "code_verifier given but the authorization request had no code_challenge"
+                        .into(),
                 )))
             }
             (None, None) => {}
@@ -241,7 +272,9 @@ pub fn authorization_code(
         .execute(conn)?;
         if flipped == 0 {
             revoke_issued_from_code(conn, &row, now)?;
-            return Ok(Outcome::Fail(OAuthError::InvalidGrant("authorization code already used".into())));
+            return Ok(Outcome::Fail(OAuthError::InvalidGrant(
+                "authorization code already used".into(),
+            )));
         }
         let user = accounts::find_user(conn, &row.user_id)?
             .ok_or_else(|| OAuthError::InvalidGrant("the user no longer exists".into()))?;
@@ -281,7 +314,11 @@ pub fn authorization_code(
     }
 }
 
-fn revoke_issued_from_code(conn: &mut DbConn, row: &AuthorizationCode, now: NaiveDateTime) -> Result<(), OAuthError> {
+fn revoke_issued_from_code(
+    conn: &mut DbConn,
+    row: &AuthorizationCode,
+    now: NaiveDateTime,
+) -> Result<(), OAuthError> {
     if let (Some(jti), Some(exp)) = (&row.access_token_jti, row.access_token_expires_at) {
         deny_jti(conn, jti, exp, now)?;
     }
@@ -312,7 +349,9 @@ pub fn refresh_token(
     now: NaiveDateTime,
 ) -> Result<TokenPlan, OAuthError> {
     if !client.allows_grant("refresh_token") {
-        return Err(OAuthError::UnauthorizedClient("this client may not use the refresh token grant".into()));
+        return Err(OAuthError::UnauthorizedClient(
+            "this client may not use the refresh token grant".into(),
+        ));
     }
     let requested = scope.map(Scope::parse).transpose()?;
     let hash = secrets::hash_token(token);
@@ -420,16 +459,22 @@ pub fn client_credentials(
     now: NaiveDateTime,
 ) -> Result<TokenPlan, OAuthError> {
     if client.public || !client.allows_grant("client_credentials") {
-        return Err(OAuthError::UnauthorizedClient("this client may not use the client credentials grant".into()));
+        return Err(OAuthError::UnauthorizedClient(
+            "this client may not use the client credentials grant".into(),
+        ));
     }
     let scope = match scope {
         Some(s) => {
             let s = Scope::parse(s)?;
             if let Some(bad) = s.iter().find(|t| USER_SCOPES.contains(t)) {
-                return Err(OAuthError::InvalidScope(format!("scope `{bad}` needs a user; not available to client credentials")));
+                return Err(OAuthError::InvalidScope(format!(
+                    "scope `{bad}` needs a user; not available to client credentials"
+                )));
             }
             if let Some(bad) = s.first_outside(&client.scopes) {
-                return Err(OAuthError::InvalidScope(format!("scope `{bad}` is not allowed for this client")));
+                return Err(OAuthError::InvalidScope(format!(
+                    "scope `{bad}` is not allowed for this client"
+                )));
             }
             s
         }

@@ -23,7 +23,8 @@ pub fn introspect(
 ) -> Result<Value, OAuthError> {
     let inactive = json!({"active": false});
     if token.contains('.') {
-        let Ok(mut claims) = verify_access_token(keys, settings, token, now.and_utc().timestamp()) else {
+        let Ok(mut claims) = verify_access_token(keys, settings, token, now.and_utc().timestamp())
+        else {
             return Ok(inactive);
         };
         let jti = claims.get("jti").and_then(|j| j.as_str()).unwrap_or("");

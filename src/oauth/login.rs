@@ -35,8 +35,10 @@ pub fn complete(
     let request = authorize::request_of(tx);
     conn.transaction::<LoginResult, OAuthError, _>(|conn| {
         let (user, provisioned) = accounts::provision(conn, profile, now)?;
-        let ttl = Duration::seconds(i64::try_from(settings.tokens.session_ttl_secs).unwrap_or(86400));
-        let (session, cookie) = super::session::create(conn, &user.id, &profile.provider, now, ttl)?;
+        let ttl =
+            Duration::seconds(i64::try_from(settings.tokens.session_ttl_secs).unwrap_or(86400));
+        let (session, cookie) =
+            super::session::create(conn, &user.id, &profile.provider, now, ttl)?;
         let org_id = match resolve_org(conn, settings, &request, &session) {
             Ok(o) => o,
             Err(e) => return Ok(Err((request.clone(), e))),
@@ -78,7 +80,9 @@ pub fn from_session(
         Ok(o) => o,
         Err(e) => return Ok(Err(e)),
     };
-    Ok(Ok(authorize::issue_code(conn, settings, request, session, org_id, now)?))
+    Ok(Ok(authorize::issue_code(
+        conn, settings, request, session, org_id, now,
+    )?))
 }
 
 /// The active org for this login. The organizations issue fills this in.

@@ -69,7 +69,9 @@ impl OAuthError {
     /// The description sent to the client (never an internal cause).
     pub fn description(&self) -> String {
         match self {
-            Self::ServerError(_) => "The server hit an unexpected condition; it has been logged.".into(),
+            Self::ServerError(_) => {
+                "The server hit an unexpected condition; it has been logged.".into()
+            }
             other => other.to_string(),
         }
     }
@@ -116,7 +118,10 @@ impl ResponseError for OAuthError {
         res.insert_header(("Cache-Control", "no-store"))
             .insert_header(("Pragma", "no-cache"));
         if matches!(self, Self::InvalidClient(_)) {
-            res.insert_header(("WWW-Authenticate", r#"Basic realm="tessera", charset="UTF-8""#));
+            res.insert_header((
+                "WWW-Authenticate",
+                r#"Basic realm="tessera", charset="UTF-8""#,
+            ));
         }
         res.json(serde_json::json!({
             "error": self.code(),

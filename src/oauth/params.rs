@@ -19,7 +19,9 @@ impl Params {
         let mut map = HashMap::with_capacity(pairs.len());
         for (k, v) in pairs {
             if v.len() > MAX_PARAM_LEN || k.len() > 128 {
-                return Err(OAuthError::InvalidRequest(format!("parameter `{k}` is too long")));
+                return Err(OAuthError::InvalidRequest(format!(
+                    "parameter `{k}` is too long"
+                )));
             }
             if v.is_empty() {
                 continue;

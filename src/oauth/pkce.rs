@@ -10,11 +10,16 @@ use crate::secrets::ct_eq;
 /// A verifier or challenge: 43–128 characters of `[A-Za-z0-9-._~]` (RFC 7636 §4.1).
 fn well_formed(s: &str) -> bool {
     (43..=128).contains(&s.len())
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
 }
 
 /// Validates the `code_challenge` and `code_challenge_method` of an authorization request.
-pub fn check_challenge(challenge: Option<&str>, method: Option<&str>, required: bool) -> Result<(), OAuthError> {
+pub fn check_challenge(
+    challenge: Option<&str>,
+    method: Option<&str>,
+    required: bool,
+) -> Result<(), OAuthError> {
     match (challenge, method) {
         (None, None) if required => Err(OAuthError::InvalidRequest(
             "code_challenge is required for public clients (PKCE, RFC 7636)".into(),
@@ -25,7 +30,9 @@ pub fn check_challenge(challenge: Option<&str>, method: Option<&str>, required: 
         )),
         (Some(_), Some("S256")) => match challenge {
             Some(c) if well_formed(c) => Ok(()),
-            _ => Err(OAuthError::InvalidRequest("code_challenge is malformed".into())),
+            _ => Err(OAuthError::InvalidRequest(
+                "code_challenge is malformed".into(),
+            )),
         },
         (Some(_), Some("plain")) | (Some(_), None) => Err(OAuthError::InvalidRequest(
             "code_challenge_method must be S256; plain is not supported".into(),
@@ -55,7 +62,10 @@ mod tests {
             "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
             "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
         ));
-        assert!(!verify("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM", "short"));
+        assert!(!verify(
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+            "short"
+        ));
     }
 
     #[test]

@@ -13,7 +13,12 @@ use crate::secrets;
 use crate::tokens::keys::KeyStore;
 
 /// Puts an access token's `jti` on the deny list until it expires.
-pub fn deny_jti(conn: &mut DbConn, jti: &str, expires_at: NaiveDateTime, now: NaiveDateTime) -> QueryResult<()> {
+pub fn deny_jti(
+    conn: &mut DbConn,
+    jti: &str,
+    expires_at: NaiveDateTime,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
     let exists = revoked_tokens::table
         .find(jti)
         .select(revoked_tokens::jti)
@@ -29,9 +34,15 @@ pub fn deny_jti(conn: &mut DbConn, jti: &str, expires_at: NaiveDateTime, now: Na
         revoked_at: now,
     };
     // A concurrent revocation of the same jti is not an error.
-    match diesel::insert_into(revoked_tokens::table).values(&row).execute(conn) {
+    match diesel::insert_into(revoked_tokens::table)
+        .values(&row)
+        .execute(conn)
+    {
         Ok(_) => Ok(()),
-        Err(diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)) => Ok(()),
+        Err(diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::UniqueViolation,
+            _,
+        )) => Ok(()),
         Err(e) => Err(e),
     }
 }
@@ -50,7 +61,10 @@ pub fn revoke_family(conn: &mut DbConn, family_id: &str, now: NaiveDateTime) -> 
     let live: Vec<(Option<String>, Option<NaiveDateTime>)> = refresh_tokens::table
         .filter(refresh_tokens::family_id.eq(family_id))
         .filter(refresh_tokens::access_token_expires_at.gt(now))
-        .select((refresh_tokens::access_token_jti, refresh_tokens::access_token_expires_at))
+        .select((
+            refresh_tokens::access_token_jti,
+            refresh_tokens::access_token_expires_at,
+        ))
         .load(conn)?;
     for (jti, exp) in live {
         if let (Some(jti), Some(exp)) = (jti, exp) {
@@ -86,7 +100,9 @@ pub fn revoke(
 ) -> Result<(), OAuthError> {
     if let Some(rt) = find_refresh(conn, token)? {
         if rt.client_id != client.id {
-            return Err(OAuthError::UnauthorizedClient("the token was issued to another client".into()));
+            return Err(OAuthError::UnauthorizedClient(
+                "the token was issued to another client".into(),
+            ));
         }
         conn.transaction(|conn| revoke_family(conn, &rt.family_id, now))?;
         return Ok(());
@@ -96,7 +112,9 @@ pub fn revoke(
             return Ok(());
         }
         if claims.get("client_id").and_then(|c| c.as_str()) != Some(client.id.as_str()) {
-            return Err(OAuthError::UnauthorizedClient("the token was issued to another client".into()));
+            return Err(OAuthError::UnauthorizedClient(
+                "the token was issued to another client".into(),
+            ));
         }
         let jti = claims.get("jti").and_then(|j| j.as_str());
         let exp = claims

@@ -12,8 +12,13 @@ impl Scope {
         let mut out: Vec<String> = Vec::new();
         for tok in s.split(' ').filter(|t| !t.is_empty()) {
             // scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
-            if !tok.bytes().all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b)) {
-                return Err(OAuthError::InvalidScope(format!("malformed scope token `{tok}`")));
+            if !tok
+                .bytes()
+                .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
+            {
+                return Err(OAuthError::InvalidScope(format!(
+                    "malformed scope token `{tok}`"
+                )));
             }
             if !out.iter().any(|t| t == tok) {
                 out.push(tok.to_string());
@@ -55,7 +60,13 @@ impl Scope {
     }
 
     pub fn without(&self, drop: &[&str]) -> Self {
-        Self(self.0.iter().filter(|t| !drop.contains(&t.as_str())).cloned().collect())
+        Self(
+            self.0
+                .iter()
+                .filter(|t| !drop.contains(&t.as_str()))
+                .cloned()
+                .collect(),
+        )
     }
 }
 

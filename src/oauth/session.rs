@@ -32,12 +32,18 @@ pub fn create(
         revoked_at: None,
         created_at: now,
     };
-    diesel::insert_into(sessions::table).values(&row).execute(conn)?;
+    diesel::insert_into(sessions::table)
+        .values(&row)
+        .execute(conn)?;
     Ok((row, token))
 }
 
 /// The live session behind a cookie value, if any.
-pub fn find_live(conn: &mut DbConn, cookie: &str, now: NaiveDateTime) -> QueryResult<Option<Session>> {
+pub fn find_live(
+    conn: &mut DbConn,
+    cookie: &str,
+    now: NaiveDateTime,
+) -> QueryResult<Option<Session>> {
     sessions::table
         .filter(sessions::token_hash.eq(secrets::hash_token(cookie)))
         .filter(sessions::revoked_at.is_null())

@@ -26,7 +26,12 @@ pub struct ExtraClaims {
 /// The `aud` of an access token: the requested audience (which must be one
 /// of the client's), else the client's default, else the configured default,
 /// else the issuer; plus `{issuer}/api` when the scope holds `orgs`.
-pub fn audiences(settings: &Settings, client: &Client, requested: Option<&str>, scope: &Scope) -> Result<Vec<String>, OAuthError> {
+pub fn audiences(
+    settings: &Settings,
+    client: &Client,
+    requested: Option<&str>,
+    scope: &Scope,
+) -> Result<Vec<String>, OAuthError> {
     let api = settings.api_audience();
     let mut aud = Vec::new();
     match requested {
@@ -37,7 +42,10 @@ pub fn audiences(settings: &Settings, client: &Client, requested: Option<&str>, 
             )))
         }
         None => {
-            if let Some(d) = client.default_audience().or(settings.tokens.default_audience.as_deref()) {
+            if let Some(d) = client
+                .default_audience()
+                .or(settings.tokens.default_audience.as_deref())
+            {
                 aud.push(d.to_string());
             }
         }
@@ -61,7 +69,11 @@ pub struct AccessTokenSpec<'a> {
     pub now: i64,
 }
 
-pub fn access_claims(settings: &Settings, spec: &AccessTokenSpec<'_>, extra: &Map<String, Value>) -> Map<String, Value> {
+pub fn access_claims(
+    settings: &Settings,
+    spec: &AccessTokenSpec<'_>,
+    extra: &Map<String, Value>,
+) -> Map<String, Value> {
     let mut c = extra.clone();
     c.insert("iss".into(), settings.issuer.clone().into());
     c.insert("sub".into(), spec.subject.into());
@@ -73,7 +85,10 @@ pub fn access_claims(settings: &Settings, spec: &AccessTokenSpec<'_>, extra: &Ma
             Value::from(spec.audiences.to_vec())
         },
     );
-    c.insert("exp".into(), (spec.now + ttl(settings.tokens.access_token_ttl_secs)).into());
+    c.insert(
+        "exp".into(),
+        (spec.now + ttl(settings.tokens.access_token_ttl_secs)).into(),
+    );
     c.insert("iat".into(), spec.now.into());
     c.insert("nbf".into(), spec.now.into());
     c.insert("jti".into(), spec.jti.into());
@@ -95,14 +110,21 @@ pub struct IdTokenSpec<'a> {
     pub now: i64,
 }
 
-pub fn id_claims(settings: &Settings, spec: &IdTokenSpec<'_>, extra: &Map<String, Value>) -> Map<String, Value> {
+pub fn id_claims(
+    settings: &Settings,
+    spec: &IdTokenSpec<'_>,
+    extra: &Map<String, Value>,
+) -> Map<String, Value> {
     let mut c = extra.clone();
     c.extend(profile_claims(spec.user, spec.scope));
     c.insert("iss".into(), settings.issuer.clone().into());
     c.insert("sub".into(), spec.user.id.clone().into());
     c.insert("aud".into(), spec.client_id.into());
     c.insert("azp".into(), spec.client_id.into());
-    c.insert("exp".into(), (spec.now + ttl(settings.tokens.id_token_ttl_secs)).into());
+    c.insert(
+        "exp".into(),
+        (spec.now + ttl(settings.tokens.id_token_ttl_secs)).into(),
+    );
     c.insert("iat".into(), spec.now.into());
     c.insert("auth_time".into(), spec.auth_time.into());
     if let Some(n) = spec.nonce {
@@ -130,7 +152,10 @@ pub fn profile_claims(user: &User, scope: &Scope) -> Map<String, Value> {
         if let Some(p) = &user.picture {
             c.insert("picture".into(), p.clone().into());
         }
-        c.insert("updated_at".into(), user.updated_at.and_utc().timestamp().into());
+        c.insert(
+            "updated_at".into(),
+            user.updated_at.and_utc().timestamp().into(),
+        );
     }
     c
 }
@@ -181,7 +206,9 @@ impl TokenPlan {
     /// Signs the access token and, if planned, the ID token (with `at_hash`).
     pub async fn sign(self, keys: &KeyStore) -> Result<TokenResponse, KeyError> {
         let alg = keys.current().active.meta.alg;
-        let access_token = keys.sign_async("at+jwt", Value::Object(self.access)).await?;
+        let access_token = keys
+            .sign_async("at+jwt", Value::Object(self.access))
+            .await?;
         let id_token = match self.id {
             Some(mut id) => {
                 id.insert("at_hash".into(), at_hash(alg, &access_token).into());
@@ -202,6 +229,23 @@ impl TokenPlan {
 
 /// Registered JWT/OIDC claims that no later stage may set.
 pub const REGISTERED_CLAIMS: &[&str] = &[
-    "iss", "sub", "aud", "exp", "nbf", "iat", "jti", "azp", "nonce", "auth_time", "at_hash", "c_hash",
-    "scope", "client_id", "sid", "acr", "amr", "cnf", "typ",
+    "iss",
+    "sub",
+    "aud",
+    "exp",
+    "nbf",
+    "iat",
+    "jti",
+    "azp",
+    "nonce",
+    "auth_time",
+    "at_hash",
+    "c_hash",
+    "scope",
+    "client_id",
+    "sid",
+    "acr",
+    "amr",
+    "cnf",
+    "typ",
 ];

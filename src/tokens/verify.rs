@@ -19,7 +19,12 @@ pub enum AccessTokenError {
 
 /// Checks signature, `typ: at+jwt` (RFC 9068 §4), `iss` and `exp`. The caller
 /// checks the deny list (a database read) and the audience it needs.
-pub fn verify_access_token(keys: &KeyStore, settings: &Settings, token: &str, now: i64) -> Result<Map<String, Value>, AccessTokenError> {
+pub fn verify_access_token(
+    keys: &KeyStore,
+    settings: &Settings,
+    token: &str,
+    now: i64,
+) -> Result<Map<String, Value>, AccessTokenError> {
     let (header, claims) = keys.verify(token).map_err(|_| AccessTokenError::Invalid)?;
     let typ = header.get("typ").and_then(|t| t.as_str()).unwrap_or("");
     if !typ.eq_ignore_ascii_case("at+jwt") && !typ.eq_ignore_ascii_case("application/at+jwt") {

@@ -3,8 +3,8 @@
 
 use oauth2::basic::BasicClient;
 use oauth2::{
-    AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, PkceCodeChallenge, PkceCodeVerifier,
-    RedirectUrl, Scope, TokenResponse, TokenUrl,
+    AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, PkceCodeChallenge,
+    PkceCodeVerifier, RedirectUrl, Scope, TokenResponse, TokenUrl,
 };
 use serde::Deserialize;
 
@@ -39,12 +39,18 @@ impl Github {
 
     fn urls(&self) -> Result<(AuthUrl, TokenUrl), UpstreamError> {
         let base = self.config.base_url.trim_end_matches('/');
-        let auth = AuthUrl::new(format!("{base}/login/oauth/authorize")).map_err(|e| UpstreamError::Unavailable(e.to_string()))?;
-        let token = TokenUrl::new(format!("{base}/login/oauth/access_token")).map_err(|e| UpstreamError::Unavailable(e.to_string()))?;
+        let auth = AuthUrl::new(format!("{base}/login/oauth/authorize"))
+            .map_err(|e| UpstreamError::Unavailable(e.to_string()))?;
+        let token = TokenUrl::new(format!("{base}/login/oauth/access_token"))
+            .map_err(|e| UpstreamError::Unavailable(e.to_string()))?;
         Ok((auth, token))
     }
 
-    async fn api<T: serde::de::DeserializeOwned>(&self, path: &str, token: &str) -> Result<T, UpstreamError> {
+    async fn api<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        token: &str,
+    ) -> Result<T, UpstreamError> {
         let url = format!("{}{path}", self.config.api_url.trim_end_matches('/'));
         let res = self
             .http
@@ -55,7 +61,10 @@ impl Github {
             .await
             .map_err(|e| UpstreamError::Unavailable(format!("GET {path}: {e}")))?;
         if !res.status().is_success() {
-            return Err(UpstreamError::Unavailable(format!("GET {path}: HTTP {}", res.status())));
+            return Err(UpstreamError::Unavailable(format!(
+                "GET {path}: HTTP {}",
+                res.status()
+            )));
         }
         res.json::<T>()
             .await
@@ -74,9 +83,12 @@ impl IdentityProvider for Github {
 
     async fn start(&self, callback: &str) -> Result<UpstreamStart, UpstreamError> {
         let (auth, token) = self.urls()?;
-        let redirect = RedirectUrl::new(callback.to_string()).map_err(|e| UpstreamError::Unavailable(e.to_string()))?;
+        let redirect = RedirectUrl::new(callback.to_string())
+            .map_err(|e| UpstreamError::Unavailable(e.to_string()))?;
         let client = BasicClient::new(ClientId::new(self.config.client_id.clone()))
-            .set_client_secret(ClientSecret::new(self.config.client_secret.expose().to_string()))
+            .set_client_secret(ClientSecret::new(
+                self.config.client_secret.expose().to_string(),
+            ))
             .set_auth_uri(auth)
             .set_token_uri(token)
             .set_redirect_uri(redirect);
@@ -95,11 +107,19 @@ impl IdentityProvider for Github {
         })
     }
 
-    async fn finish(&self, callback: &str, code: &str, pending: &Pending) -> Result<UpstreamProfile, UpstreamError> {
+    async fn finish(
+        &self,
+        callback: &str,
+        code: &str,
+        pending: &Pending,
+    ) -> Result<UpstreamProfile, UpstreamError> {
         let (auth, token_url) = self.urls()?;
-        let redirect = RedirectUrl::new(callback.to_string()).map_err(|e| UpstreamError::Unavailable(e.to_string()))?;
+        let redirect = RedirectUrl::new(callback.to_string())
+            .map_err(|e| UpstreamError::Unavailable(e.to_string()))?;
         let client = BasicClient::new(ClientId::new(self.config.client_id.clone()))
-            .set_client_secret(ClientSecret::new(self.config.client_secret.expose().to_string()))
+            .set_client_secret(ClientSecret::new(
+                self.config.client_secret.expose().to_string(),
+            ))
             .set_auth_uri(auth)
             .set_token_uri(token_url)
             .set_redirect_uri(redirect);

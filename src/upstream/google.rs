@@ -41,16 +41,23 @@ impl IdentityProvider for Google {
 
     async fn start(&self, callback: &str) -> Result<UpstreamStart, UpstreamError> {
         let metadata = self.metadata().await?;
-        let redirect = RedirectUrl::new(callback.to_string()).map_err(|e| UpstreamError::Unavailable(e.to_string()))?;
+        let redirect = RedirectUrl::new(callback.to_string())
+            .map_err(|e| UpstreamError::Unavailable(e.to_string()))?;
         let client = CoreClient::from_provider_metadata(
             metadata,
             ClientId::new(self.config.client_id.clone()),
-            Some(ClientSecret::new(self.config.client_secret.expose().to_string())),
+            Some(ClientSecret::new(
+                self.config.client_secret.expose().to_string(),
+            )),
         )
         .set_redirect_uri(redirect);
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let (url, state, nonce) = client
-            .authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
+            .authorize_url(
+                CoreAuthenticationFlow::AuthorizationCode,
+                CsrfToken::new_random,
+                Nonce::new_random,
+            )
             .add_scope(Scope::new("email".into()))
             .add_scope(Scope::new("profile".into()))
             .set_pkce_challenge(challenge)
@@ -63,19 +70,26 @@ impl IdentityProvider for Google {
         })
     }
 
-    async fn finish(&self, callback: &str, code: &str, pending: &Pending) -> Result<UpstreamProfile, UpstreamError> {
+    async fn finish(
+        &self,
+        callback: &str,
+        code: &str,
+        pending: &Pending,
+    ) -> Result<UpstreamProfile, UpstreamError> {
         let metadata = self.metadata().await?;
-        let redirect = RedirectUrl::new(callback.to_string()).map_err(|e| UpstreamError::Unavailable(e.to_string()))?;
+        let redirect = RedirectUrl::new(callback.to_string())
+            .map_err(|e| UpstreamError::Unavailable(e.to_string()))?;
         let client = CoreClient::from_provider_metadata(
             metadata,
             ClientId::new(self.config.client_id.clone()),
-            Some(ClientSecret::new(self.config.client_secret.expose().to_string())),
+            Some(ClientSecret::new(
+                self.config.client_secret.expose().to_string(),
+            )),
         )
         .set_redirect_uri(redirect);
-        let verifier = pending
-            .verifier
-            .clone()
-            .ok_or_else(|| UpstreamError::Unavailable("login transaction lost its PKCE verifier".into()))?;
+        let verifier = pending.verifier.clone().ok_or_else(|| {
+            UpstreamError::Unavailable("login transaction lost its PKCE verifier".into())
+        })?;
         let nonce = pending
             .nonce
             .clone()
@@ -87,16 +101,22 @@ impl IdentityProvider for Google {
             .request_async(&self.http)
             .await
             .map_err(|e| UpstreamError::Unavailable(format!("code exchange failed: {e}")))?;
-        let id_token = response
-            .id_token()
-            .ok_or_else(|| UpstreamError::Unavailable("the token response has no id_token".into()))?;
+        let id_token = response.id_token().ok_or_else(|| {
+            UpstreamError::Unavailable("the token response has no id_token".into())
+        })?;
         let claims = id_token
             .claims(&client.id_token_verifier(), &Nonce::new(nonce))
             .map_err(|e| UpstreamError::Unavailable(format!("ID token rejected: {e}")))?;
         let email = claims.email().map(|e| e.as_str().to_string());
         let email_verified = email.is_some() && claims.email_verified() == Some(true);
-        let name = claims.name().and_then(|n| n.get(None)).map(|n| n.as_str().to_string());
-        let picture = claims.picture().and_then(|p| p.get(None)).map(|p| p.as_str().to_string());
+        let name = claims
+            .name()
+            .and_then(|n| n.get(None))
+            .map(|n| n.as_str().to_string());
+        let picture = claims
+            .picture()
+            .and_then(|p| p.get(None))
+            .map(|p| p.as_str().to_string());
         let subject = claims.subject().as_str().to_string();
         Ok(UpstreamProfile {
             provider: "google".into(),

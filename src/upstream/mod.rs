@@ -42,7 +42,10 @@ pub trait IdentityProvider: Send + Sync {
     /// The button label.
     fn display_name(&self) -> &'static str;
     /// Builds the upstream authorization URL (with state, PKCE and nonce).
-    fn start(&self, callback: &str) -> impl Future<Output = Result<UpstreamStart, UpstreamError>> + Send;
+    fn start(
+        &self,
+        callback: &str,
+    ) -> impl Future<Output = Result<UpstreamStart, UpstreamError>> + Send;
     /// Exchanges the callback's code and returns the verified profile.
     fn finish(
         &self,

@@ -173,3 +173,271 @@ impl TestApp {
         res.json().await.expect("json")
     }
 }
+
+// ----- OAuth helpers -----
+
+use base64::Engine;
+use sha2::Digest;
+use tessera::oauth::client::ClientSpec;
+
+pub const REDIRECT: &str = "http://127.0.0.1:9/cb";
+
+pub fn spec(id: &str) -> ClientSpec {
+    ClientSpec {
+        client_id: id.into(),
+        name: format!("App {id}"),
+        redirect_uris: vec![REDIRECT.into()],
+        post_logout_redirect_uris: vec!["http://127.0.0.1:9/bye".into()],
+        grant_types: vec!["authorization_code".into(), "refresh_token".into()],
+        scopes: ["openid", "profile", "email", "offline_access", "orgs"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+        audiences: vec!["https://api.example.com".into()],
+        allowed_origins: vec![],
+        public: false,
+        first_party: true,
+        organization_usage: "optional".into(),
+    }
+}
+
+/// A test client: id and (for confidential clients) secret.
+#[derive(Clone, Debug)]
+pub struct TestClient {
+    pub id: String,
+    pub secret: Option<String>,
+}
+
+impl TestApp {
+    pub async fn register(&self, spec: ClientSpec) -> TestClient {
+        let db = self.state.db.clone();
+        let now = tessera::clock::Clock::now_naive(self.clock.as_ref());
+        let id = spec.client_id.clone();
+        let secret = tokio::task::spawn_blocking(move || {
+            let mut conn = db.get().unwrap();
+            tessera::oauth::client::register(&mut conn, &spec, now).unwrap()
+        })
+        .await
+        .unwrap();
+        TestClient { id, secret }
+    }
+
+    /// A confidential web client with the defaults of [`spec`].
+    pub async fn web_client(&self) -> TestClient {
+        self.register(spec("web")).await
+    }
+
+    /// POST /oauth/token with client_secret_basic (or client_id for public clients).
+    pub async fn token(&self, client: &TestClient, form: &[(&str, &str)]) -> reqwest::Response {
+        let mut req = self.client.post(self.url("/oauth/token"));
+        let mut form: Vec<(&str, &str)> = form.to_vec();
+        match &client.secret {
+            Some(s) => req = req.basic_auth(&client.id, Some(s)),
+            None => form.push(("client_id", &client.id)),
+        }
+        req.form(&form).send().await.unwrap()
+    }
+
+    pub fn browser(&self) -> Browser {
+        Browser {
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .cookie_store(true)
+                .build()
+                .unwrap(),
+            base: self.address.clone(),
+        }
+    }
+
+    /// Full dev-connector login: returns the tokens.
+    pub async fn login(&self, client: &TestClient, email: &str) -> Tokens {
+        let browser = self.browser();
+        let pkce = Pkce::new();
+        let loc = browser
+            .dev_login(
+                &self.authorize_url(client, &pkce, "openid profile email offline_access", "dev"),
+                email,
+                true,
+            )
+            .await;
+        let code = query_param(&loc, "code").expect("code");
+        self.exchange(client, &code, &pkce).await
+    }
+
+    pub fn authorize_url(
+        &self,
+        client: &TestClient,
+        pkce: &Pkce,
+        scope: &str,
+        connection: &str,
+    ) -> String {
+        let mut u = url::Url::parse(&self.url("/authorize")).unwrap();
+        u.query_pairs_mut()
+            .append_pair("response_type", "code")
+            .append_pair("client_id", &client.id)
+            .append_pair("redirect_uri", REDIRECT)
+            .append_pair("scope", scope)
+            .append_pair("state", "st4te")
+            .append_pair("nonce", "n0nce")
+            .append_pair("code_challenge", &pkce.challenge)
+            .append_pair("code_challenge_method", "S256");
+        if !connection.is_empty() {
+            u.query_pairs_mut().append_pair("connection", connection);
+        }
+        u.to_string()
+    }
+
+    pub async fn exchange(&self, client: &TestClient, code: &str, pkce: &Pkce) -> Tokens {
+        let res = self
+            .token(
+                client,
+                &[
+                    ("grant_type", "authorization_code"),
+                    ("code", code),
+                    ("redirect_uri", REDIRECT),
+                    ("code_verifier", &pkce.verifier),
+                ],
+            )
+            .await;
+        assert_eq!(res.status(), 200, "token exchange failed");
+        res.json().await.unwrap()
+    }
+
+    /// Runs `sql` on the test database (a blocking call).
+    pub async fn count(&self, sql: &'static str) -> i64 {
+        #[derive(diesel::QueryableByName)]
+        struct N {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let db = self.state.db.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = db.get().unwrap();
+            diesel::sql_query(sql)
+                .get_result::<N>(&mut *conn)
+                .unwrap()
+                .n
+        })
+        .await
+        .unwrap()
+    }
+}
+
+#[derive(Debug, serde::Deserialize, Clone)]
+pub struct Tokens {
+    pub access_token: String,
+    pub token_type: String,
+    pub expires_in: i64,
+    pub scope: String,
+    pub refresh_token: Option<String>,
+    pub id_token: Option<String>,
+}
+
+pub struct Pkce {
+    pub verifier: String,
+    pub challenge: String,
+}
+
+impl Pkce {
+    pub fn new() -> Self {
+        let verifier = tessera::secrets::new_token();
+        let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(sha2::Sha256::digest(verifier.as_bytes()));
+        Self {
+            verifier,
+            challenge,
+        }
+    }
+}
+
+pub fn query_param(url: &str, name: &str) -> Option<String> {
+    let u = url::Url::parse(url).ok()?;
+    u.query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.to_string())
+}
+
+/// Unverified claims of a JWT (tests verify signatures separately).
+pub fn claims(jwt: &str) -> serde_json::Value {
+    let payload = jwt.split('.').nth(1).unwrap();
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+/// A browser: keeps cookies, follows nothing by itself.
+pub struct Browser {
+    pub http: reqwest::Client,
+    pub base: String,
+}
+
+impl Browser {
+    fn abs(&self, loc: &str) -> String {
+        if loc.starts_with('/') {
+            format!("{}{loc}", self.base)
+        } else {
+            loc.to_string()
+        }
+    }
+
+    pub async fn get(&self, url: &str) -> reqwest::Response {
+        self.http.get(self.abs(url)).send().await.unwrap()
+    }
+
+    /// Follows redirects until one leaves for the client's redirect URI (returned),
+    /// or a non-redirect answer (returned as Err).
+    pub async fn follow(&self, url: &str) -> Result<String, reqwest::Response> {
+        let mut next = self.abs(url);
+        for _ in 0..10 {
+            if next.starts_with(REDIRECT) || next.starts_with("http://127.0.0.1:9/") {
+                return Ok(next);
+            }
+            let res = self.http.get(&next).send().await.unwrap();
+            if !res.status().is_redirection() {
+                return Err(res);
+            }
+            next = self.abs(res.headers()["location"].to_str().unwrap());
+        }
+        panic!("redirect loop");
+    }
+
+    /// From an authorize URL with connection=dev, submits the dev form; returns the client redirect.
+    pub async fn dev_login(&self, authorize_url: &str, email: &str, verified: bool) -> String {
+        let res = self.get(authorize_url).await;
+        assert_eq!(
+            res.status(),
+            303,
+            "authorize should redirect to the login page"
+        );
+        let loc = res.headers()["location"].to_str().unwrap().to_string();
+        if loc.starts_with(REDIRECT) {
+            return loc;
+        }
+        let tx = query_param(&self.abs(&loc), "tx").expect("tx");
+        self.submit_dev(&tx, email, verified).await
+    }
+
+    pub async fn submit_dev(&self, tx: &str, email: &str, verified: bool) -> String {
+        let mut form = vec![("tx", tx), ("email", email), ("name", "Dev User")];
+        if verified {
+            form.push(("email_verified", "true"));
+        }
+        let res = self
+            .http
+            .post(self.abs("/callback/dev"))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            res.status(),
+            303,
+            "dev login failed: {}",
+            res.text().await.unwrap_or_default()
+        );
+        res.headers()["location"].to_str().unwrap().to_string()
+    }
+}

@@ -2,5 +2,7 @@
 //! One integration-test binary: every test runs the real server over real
 //! HTTP, on SQLite and (with `TESSERA_TEST_POSTGRES`) on PostgreSQL.
 
+mod fakes;
 mod foundation;
 mod helpers;
+mod oauth;

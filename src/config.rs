@@ -234,12 +234,28 @@ pub struct ClaimSettings {
 pub struct OrgSettings {
     /// Create a personal org, owned by the user, at first login.
     pub personal_org: bool,
+    /// Extra roles created in every new org (`[[orgs.default_roles]]`).
+    pub default_roles: Vec<DefaultRole>,
 }
 
 impl Default for OrgSettings {
     fn default() -> Self {
-        Self { personal_org: true }
+        Self {
+            personal_org: true,
+            default_roles: Vec::new(),
+        }
     }
+}
+
+/// A custom role every new org starts with.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DefaultRole {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub permissions: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]

@@ -5,7 +5,7 @@ use diesel::prelude::*;
 
 use super::schema::organizations;
 
-#[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
+#[derive(Debug, Clone, Queryable, Selectable, Identifiable, serde::Serialize)]
 #[diesel(table_name = organizations)]
 pub struct Organization {
     pub id: String,
@@ -199,4 +199,43 @@ pub struct AuditEvent {
     pub ip: Option<String>,
     pub detail: String,
     pub created_at: NaiveDateTime,
+}
+
+use super::schema::{organization_member_removals, organization_members, roles};
+
+#[derive(Debug, Clone, Queryable, Selectable, Identifiable, Insertable)]
+#[diesel(table_name = roles)]
+pub struct Role {
+    pub id: String,
+    pub org_id: Option<String>,
+    pub name: String,
+    pub description: String,
+    pub permissions: String,
+    pub built_in: bool,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+impl Role {
+    pub fn permission_list(&self) -> Vec<String> {
+        serde_json::from_str(&self.permissions).unwrap_or_default()
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = organization_members)]
+pub struct Membership {
+    pub org_id: String,
+    pub user_id: String,
+    pub role_id: String,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = organization_member_removals)]
+pub struct MemberRemoval {
+    pub org_id: String,
+    pub user_id: String,
+    pub removed_at: NaiveDateTime,
 }

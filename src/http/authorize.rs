@@ -56,7 +56,7 @@ fn redirect_error(state: &AppState, req: &AuthRequest, e: &OAuthError) -> HttpRe
 
 enum Decision {
     Fail(AuthorizeError),
-    Code(Box<AuthRequest>, Result<String, OAuthError>),
+    Next(Box<AuthRequest>, Result<login::Next, OAuthError>, Option<String>),
     Login {
         tx: String,
         connection: Option<String>,
@@ -83,14 +83,21 @@ pub async fn authorize(state: web::Data<AppState>, req: HttpRequest) -> HttpResp
                     }
                     Err(e) => return Ok(Decision::Fail(e)),
                 };
+            let (browser, new_browser) = match browser_cookie {
+                Some(b) => (b, None),
+                None => {
+                    let b = secrets::new_token();
+                    (b.clone(), Some(b))
+                }
+            };
             let session = match &session_cookie {
                 Some(c) => session::find_live(conn, c, now)?,
                 None => None,
             };
             if let Some(s) = session.filter(|s| authorize::session_satisfies(&areq, s, now)) {
-                let code = login::from_session(conn, &st.settings, &areq, &s, now)
+                let next = login::from_session(conn, &st.settings, &areq, &s, &browser, now)
                     .map_err(|e| crate::db::DbError::Internal(e.to_string()))?;
-                return Ok(Decision::Code(Box::new(areq), code));
+                return Ok(Decision::Next(Box::new(areq), next, new_browser));
             }
             if areq.prompt == Some(Prompt::None) {
                 return Ok(Decision::Fail(AuthorizeError::Redirect {
@@ -99,13 +106,6 @@ pub async fn authorize(state: web::Data<AppState>, req: HttpRequest) -> HttpResp
                     error: OAuthError::LoginRequired("the user is not logged in".into()),
                 }));
             }
-            let (browser, new_browser) = match browser_cookie {
-                Some(b) => (b, None),
-                None => {
-                    let b = secrets::new_token();
-                    (b.clone(), Some(b))
-                }
-            };
             let ttl = chrono::Duration::seconds(
                 i64::try_from(st.settings.tokens.login_transaction_ttl_secs).unwrap_or(600),
             );
@@ -133,13 +133,14 @@ pub async fn authorize(state: web::Data<AppState>, req: HttpRequest) -> HttpResp
             Err(&error),
             st.as_deref(),
         )),
-        Ok(Decision::Code(areq, Ok(code))) => see_other(&authorize::client_redirect(
-            &areq.redirect_uri,
-            &state.settings.issuer,
-            Ok(&code),
-            areq.state.as_deref(),
-        )),
-        Ok(Decision::Code(areq, Err(e))) => redirect_error(&state, &areq, &e),
+        Ok(Decision::Next(areq, Ok(next), browser)) => {
+            let mut res = next_response(&state, &areq, &next);
+            if let Some(b) = browser {
+                let _ = res.add_cookie(&cookie(&state, BROWSER_COOKIE, b));
+            }
+            res
+        }
+        Ok(Decision::Next(areq, Err(e), _)) => redirect_error(&state, &areq, &e),
         Ok(Decision::Login {
             tx,
             connection,
@@ -532,16 +533,92 @@ async fn finish_login(
         .await;
     match done {
         Ok(Ok(done)) => {
-            let mut res = see_other(&authorize::client_redirect(
-                &done.request.redirect_uri,
-                &state.settings.issuer,
-                Ok(&done.code),
-                done.request.state.as_deref(),
-            ));
+            let mut res = next_response(state, &done.request, &done.next);
             let _ = res.add_cookie(&cookie(state, SESSION_COOKIE, done.session_cookie));
             res
         }
         Ok(Err((request, e))) => redirect_error(state, &request, &e),
+        Err(e) => internal(e),
+    }
+}
+
+/// The redirect for what follows a login: the client with a code, or the org picker.
+fn next_response(state: &AppState, request: &AuthRequest, next: &login::Next) -> HttpResponse {
+    match next {
+        login::Next::Code(code) => see_other(&authorize::client_redirect(
+            &request.redirect_uri,
+            &state.settings.issuer,
+            Ok(code),
+            request.state.as_deref(),
+        )),
+        login::Next::PickOrg(tx) => see_other(&format!("/login/organization?tx={}", qs(tx))),
+    }
+}
+
+/// `GET /login/organization?tx=…`: the org picker (client requires an org, user has several).
+pub async fn org_picker(state: web::Data<AppState>, req: HttpRequest, q: web::Query<TxQuery>) -> HttpResponse {
+    let tx = match load_tx(&state, &req, q.into_inner().tx).await {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    let Some(user_id) = tx.user_id.clone() else {
+        return tx_problem_page(TxProblem::Unknown);
+    };
+    let listed = state
+        .db
+        .run(move |conn| crate::orgs::orgs::memberships(conn, &user_id, None, 200).map_err(crate::db::DbError::from))
+        .await;
+    let memberships = match listed {
+        Ok(m) => m,
+        Err(e) => return internal(e),
+    };
+    let mut body = String::from(r#"<p>Choose the organization to continue with.</p><form method="post" action="/login/organization">"#);
+    body.push_str(&format!(r#"<input type="hidden" name="tx" value="{}">"#, esc(&tx.id)));
+    for m in &memberships {
+        body.push_str(&format!(
+            r#"<button type="submit" name="organization" value="{}">{} <small>({})</small></button>"#,
+            esc(&m.organization.id),
+            esc(&m.organization.name),
+            esc(&m.role)
+        ));
+    }
+    body.push_str("</form>");
+    pages::page(StatusCode::OK, "Choose an organization", &body)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PickForm {
+    tx: Option<String>,
+    organization: Option<String>,
+}
+
+/// `POST /login/organization`: the picker's choice.
+pub async fn org_picked(state: web::Data<AppState>, req: HttpRequest, form: web::Form<PickForm>) -> HttpResponse {
+    let form = form.into_inner();
+    let tx = match load_tx(&state, &req, form.tx).await {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    let Some(org) = form.organization.filter(|o| o.len() <= 128) else {
+        return pages::error_page(StatusCode::BAD_REQUEST, "Choose an organization.", Some(&format!("/login/organization?tx={}", qs(&tx.id))));
+    };
+    let Some(session_cookie) = req.cookie(SESSION_COOKIE).map(|c| c.value().to_string()) else {
+        return tx_problem_page(TxProblem::OtherBrowser);
+    };
+    let now = state.clock.now_naive();
+    let st = state.clone();
+    let picked = state
+        .db
+        .run(move |conn| {
+            let Some(session) = session::find_live(conn, &session_cookie, now)? else {
+                return Ok(Err("Your session has ended. Go back to the application and sign in again.".to_string()));
+            };
+            login::pick(conn, &st.settings, &tx, &session, &org, now)
+        })
+        .await;
+    match picked {
+        Ok(Ok((request, code))) => next_response(&state, &request, &login::Next::Code(code)),
+        Ok(Err(msg)) => pages::error_page(StatusCode::BAD_REQUEST, &msg, None),
         Err(e) => internal(e),
     }
 }

@@ -81,7 +81,7 @@ pub async fn token(
         .db
         .run(move |conn| {
             let client = client::authenticate(conn, presented)?;
-            let extras = crate::orgs::claims::extras(&st.settings);
+            let extras = crate::orgs::claims::extras(&st.settings, now);
             match request {
                 TokenRequest::AuthorizationCode {
                     code,

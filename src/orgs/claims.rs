@@ -1,39 +1,165 @@
-//! Org claims for tokens, computed from the database at issue time.
+//! Org claims for tokens, computed from the database at issue time — never
+//! copied from the request (SPEC §3).
 
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
 use serde_json::{Map, Value};
 
+use super::OrgMember;
 use crate::config::Settings;
 use crate::db::models::User;
+use crate::db::schema::{client_organizations, organization_members, users};
 use crate::db::DbConn;
-use crate::oauth::client::Client;
+use crate::oauth::client::{Client, OrganizationUsage};
 use crate::oauth::grants::Extras;
 use crate::oauth::scope::Scope;
 use crate::oauth::OAuthError;
 use crate::tokens::issue::ExtraClaims;
 
-/// The extras stage for user tokens (org claims; hooks add theirs later).
+/// `{ns}org_id`, `{ns}org_slug`, `{ns}org_role`, `{ns}org_permissions`.
+pub fn org_claims(settings: &Settings, member: &OrgMember) -> Map<String, Value> {
+    let ns = settings.namespace();
+    let mut c = Map::new();
+    c.insert(format!("{ns}org_id"), member.org_id().into());
+    c.insert(format!("{ns}org_slug"), member.org().slug.clone().into());
+    c.insert(format!("{ns}org_role"), member.role().name.clone().into());
+    c.insert(format!("{ns}org_permissions"), member.permissions().to_vec().into());
+    c
+}
+
+/// The names of the org claims (reserved: no action may set them).
+pub fn org_claim_names(settings: &Settings) -> [String; 4] {
+    let ns = settings.namespace();
+    [
+        format!("{ns}org_id"),
+        format!("{ns}org_slug"),
+        format!("{ns}org_role"),
+        format!("{ns}org_permissions"),
+    ]
+}
+
+/// The user's default org: the last active one if still a member, else the oldest membership.
+pub fn default_org(conn: &mut DbConn, user: &User) -> QueryResult<Option<OrgMember>> {
+    if let Some(last) = &user.last_active_org_id {
+        if let Some(m) = OrgMember::load(conn, &user.id, last)? {
+            return Ok(Some(m));
+        }
+    }
+    let first: Option<String> = organization_members::table
+        .filter(organization_members::user_id.eq(&user.id))
+        .order((organization_members::created_at.asc(), organization_members::org_id.asc()))
+        .select(organization_members::org_id)
+        .first(conn)
+        .optional()?;
+    match first {
+        Some(org) => OrgMember::load(conn, &user.id, &org),
+        None => Ok(None),
+    }
+}
+
+pub fn membership_count(conn: &mut DbConn, user_id: &str) -> QueryResult<i64> {
+    organization_members::table
+        .filter(organization_members::user_id.eq(user_id))
+        .count()
+        .get_result(conn)
+}
+
+/// Remembers the user's active org (for the next login).
+pub fn remember(conn: &mut DbConn, user: &User, org_id: &str, now: NaiveDateTime) -> QueryResult<()> {
+    if user.last_active_org_id.as_deref() != Some(org_id) {
+        diesel::update(users::table.find(&user.id))
+            .set((users::last_active_org_id.eq(org_id), users::updated_at.eq(now)))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// The extras stage for user tokens: org claims in access and ID tokens.
+/// `org` is the org chosen at login, the refresh token's org, or a switch
+/// target; the user must be a member *now*, else `invalid_grant`.
 pub fn extras(
-    _settings: &Settings,
+    settings: &Settings,
+    now: NaiveDateTime,
 ) -> impl Fn(&mut DbConn, &Client, &User, Option<&str>, &Scope) -> Result<Extras, OAuthError> + '_ {
-    move |_conn, _client, _user, org, _scope| {
+    move |conn, client, user, org, _scope| {
+        if client.organization_usage == OrganizationUsage::None {
+            return Ok(Extras {
+                claims: ExtraClaims::default(),
+                org_id: None,
+            });
+        }
+        let member = match org {
+            Some(o) => Some(OrgMember::load(conn, &user.id, o)?.ok_or_else(|| {
+                OAuthError::InvalidGrant(format!("the user is not a member of the organization `{o}`"))
+            })?),
+            None => default_org(conn, user)?,
+        };
+        let Some(member) = member else {
+            return Ok(Extras {
+                claims: ExtraClaims::default(),
+                org_id: None,
+            });
+        };
+        remember(conn, user, member.org_id(), now)?;
+        let claims = org_claims(settings, &member);
         Ok(Extras {
-            claims: ExtraClaims::default(),
-            org_id: org.map(str::to_string),
+            claims: ExtraClaims {
+                access: claims.clone(),
+                id: claims,
+            },
+            org_id: Some(member.org_id().to_string()),
         })
     }
 }
 
-/// Org claims of a machine-to-machine token.
+/// Org claim of a machine-to-machine token: `{ns}org_id` only, for an org the
+/// client was granted (`tessera orgs grant-client`).
 pub fn m2m(
-    _conn: &mut DbConn,
-    _settings: &Settings,
-    _client: &Client,
+    conn: &mut DbConn,
+    settings: &Settings,
+    client: &Client,
     organization: Option<&str>,
 ) -> Result<Map<String, Value>, OAuthError> {
-    match organization {
-        None => Ok(Map::new()),
-        Some(_) => Err(OAuthError::InvalidRequest(
-            "organization-scoped client credentials are not available yet".into(),
-        )),
+    let Some(o) = organization else {
+        return Ok(Map::new());
+    };
+    let denied = || OAuthError::InvalidRequest(format!("this client has no access to the organization `{o}`"));
+    let org = super::membership::find_org(conn, o)?.ok_or_else(denied)?;
+    let granted = client_organizations::table
+        .filter(client_organizations::client_id.eq(&client.id))
+        .filter(client_organizations::org_id.eq(&org.id))
+        .count()
+        .get_result::<i64>(conn)?
+        > 0;
+    if !granted {
+        return Err(denied());
     }
+    let mut c = Map::new();
+    c.insert(format!("{}org_id", settings.namespace()), org.id.into());
+    Ok(c)
+}
+
+/// Grants a client org-scoped client-credentials tokens for an org.
+pub fn grant_client(conn: &mut DbConn, client_id: &str, org_ref: &str, now: NaiveDateTime) -> Result<String, String> {
+    let org = super::membership::find_org(conn, org_ref)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("no organization `{org_ref}`"))?;
+    let exists = client_organizations::table
+        .filter(client_organizations::client_id.eq(client_id))
+        .filter(client_organizations::org_id.eq(&org.id))
+        .count()
+        .get_result::<i64>(conn)
+        .map_err(|e| e.to_string())?
+        > 0;
+    if !exists {
+        diesel::insert_into(client_organizations::table)
+            .values((
+                client_organizations::client_id.eq(client_id),
+                client_organizations::org_id.eq(&org.id),
+                client_organizations::created_at.eq(now),
+            ))
+            .execute(conn)
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(org.id)
 }

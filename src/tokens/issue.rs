@@ -25,7 +25,7 @@ pub struct ExtraClaims {
 
 /// The `aud` of an access token: the requested audience (which must be one
 /// of the client's), else the client's default, else the configured default,
-/// else the issuer; plus `{issuer}/api` when the scope holds `orgs`.
+/// else the issuer; plus `{issuer}/api` when the scope holds `orgs` or `manage`.
 pub fn audiences(
     settings: &Settings,
     client: &Client,
@@ -50,7 +50,7 @@ pub fn audiences(
             }
         }
     }
-    if scope.contains("orgs") && !aud.contains(&api) {
+    if (scope.contains("orgs") || scope.contains("manage")) && !aud.contains(&api) {
         aud.push(api);
     }
     if aud.is_empty() {

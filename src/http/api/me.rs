@@ -1,0 +1,91 @@
+//! `GET /api/me` and `POST /api/switch-org`.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+
+use super::{run, UserCaller};
+use crate::accounts;
+use crate::app::AppState;
+use crate::error::ApiError;
+use crate::oauth::revoke::find_refresh;
+use crate::oauth::{client, grants, OAuthError};
+use crate::orgs::{orgs, OrgError};
+
+pub async fn me(state: web::Data<AppState>, caller: UserCaller) -> Result<HttpResponse, ApiError> {
+    let user_id = caller.user_id.clone();
+    let (user, memberships) = run(&state, move |conn| {
+        let user = accounts::find_user(conn, &user_id)?.ok_or(OrgError::NotFound("user"))?;
+        let memberships = orgs::memberships(conn, &user_id, None, 500)?;
+        Ok((user, memberships))
+    })
+    .await?;
+    let active = user
+        .last_active_org_id
+        .as_deref()
+        .and_then(|a| memberships.iter().find(|m| m.organization.id == a));
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "user": {
+            "id": user.id,
+            "email": user.email,
+            "email_verified": user.email_verified,
+            "name": user.name,
+            "picture": user.picture,
+            "created_at": user.created_at,
+        },
+        "active_organization": active,
+        "memberships": memberships,
+    })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SwitchOrg {
+    organization: String,
+    refresh_token: String,
+}
+
+/// `POST /api/switch-org`: the same code path as
+/// `grant_type=refresh_token&organization=…`. The refresh token must be the
+/// caller's, from the same client as the bearer token.
+pub async fn switch_org(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    caller: UserCaller,
+    body: web::Json<SwitchOrg>,
+) -> Result<HttpResponse, actix_web::Error> {
+    let body = body.into_inner();
+    if body.organization.len() > 128 || body.refresh_token.len() > 512 {
+        return Err(ApiError::unprocessable("organization or refresh_token is too long").into());
+    }
+    let now = state.clock.now_naive();
+    let ip = super::ip(&req);
+    let st = state.clone();
+    let plan = state
+        .db
+        .run(move |conn| {
+            let rt = find_refresh(conn, &body.refresh_token)?
+                .filter(|rt| rt.user_id == caller.user_id && rt.client_id == caller.client_id)
+                .ok_or_else(|| OAuthError::InvalidGrant("the refresh token is not yours".into()))?;
+            let client = client::find(conn, &rt.client_id)?.ok_or_else(|| OAuthError::InvalidGrant("unknown client".into()))?;
+            let extras = crate::orgs::claims::extras(&st.settings, now);
+            grants::refresh_token(
+                conn,
+                &st.settings,
+                &client,
+                &body.refresh_token,
+                None,
+                Some(&body.organization),
+                &extras,
+                ip.as_deref(),
+                now,
+            )
+        })
+        .await?;
+    let response = plan.sign(&state.keys).await.map_err(OAuthError::from)?;
+    state.metrics.inc(
+        "tessera_tokens_issued_total",
+        "Token responses issued, by grant type",
+        vec![("grant_type", "switch_org".to_string())],
+    );
+    Ok(HttpResponse::Ok().insert_header(("Cache-Control", "no-store")).json(response))
+}

@@ -1,0 +1,268 @@
+//! The org API (SPEC §5): JSON in and out, Bearer tokens from Tessera.
+//!
+//! * user mode: an access token with scope `orgs` and audience `{issuer}/api`;
+//! * admin mode: a client-credentials token of a client allowed scope `manage`.
+//!
+//! Org-scoped handlers take [`Member`], which exists only after the caller's
+//! membership was loaded; a non-member gets 404 for every org route.
+
+pub mod admin;
+pub mod me;
+pub mod orgs;
+
+use actix_web::dev::Payload;
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, FromRequest, HttpRequest, HttpResponse, ResponseError};
+use futures_util::future::LocalBoxFuture;
+use serde::{Deserialize, Serialize};
+
+use crate::app::AppState;
+use crate::error::ApiError;
+use crate::oauth::revoke::is_denied;
+use crate::orgs::OrgMember;
+use crate::tokens::verify::{audiences, verify_access_token};
+
+/// Who is calling.
+#[derive(Debug, Clone)]
+pub enum Caller {
+    User { user_id: String, client_id: String },
+    Admin { client_id: String },
+}
+
+/// RFC 6750 errors for the API: JSON body plus `WWW-Authenticate`.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("{0}")]
+    Missing(&'static str),
+    #[error("{0}")]
+    InvalidToken(String),
+    #[error("{0}")]
+    InsufficientScope(&'static str),
+    #[error(transparent)]
+    Api(#[from] ApiError),
+}
+
+impl ResponseError for AuthError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::Missing(_) | Self::InvalidToken(_) => StatusCode::UNAUTHORIZED,
+            Self::InsufficientScope(_) => StatusCode::FORBIDDEN,
+            Self::Api(e) => e.status_code(),
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let (code, challenge) = match self {
+            Self::Missing(_) => ("invalid_request", r#"Bearer realm="tessera""#.to_string()),
+            Self::InvalidToken(d) => (
+                "invalid_token",
+                format!(r#"Bearer realm="tessera", error="invalid_token", error_description="{}""#, d.replace('"', "'")),
+            ),
+            Self::InsufficientScope(_) => (
+                "insufficient_scope",
+                r#"Bearer realm="tessera", error="insufficient_scope""#.to_string(),
+            ),
+            Self::Api(e) => return e.error_response(),
+        };
+        HttpResponse::build(self.status_code())
+            .insert_header((header::WWW_AUTHENTICATE, challenge))
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .json(serde_json::json!({"error": code, "error_description": self.to_string()}))
+    }
+}
+
+async fn authenticate(req: HttpRequest) -> Result<Caller, AuthError> {
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .ok_or_else(|| AuthError::Api(ApiError::internal("no app state")))?
+        .clone();
+    let token = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(|t| t.trim().to_string())
+        .ok_or(AuthError::Missing("a Bearer access token is required"))?;
+    let claims = verify_access_token(&state.keys, &state.settings, &token, state.clock.unix())
+        .map_err(|e| AuthError::InvalidToken(e.to_string()))?;
+    let api = state.settings.api_audience();
+    if !audiences(&claims).contains(&api.as_str()) {
+        return Err(AuthError::InvalidToken(format!("the token's audience does not include {api}")));
+    }
+    let jti = claims.get("jti").and_then(|j| j.as_str()).unwrap_or("").to_string();
+    let denied = state
+        .db
+        .run(move |conn| is_denied(conn, &jti).map_err(crate::db::DbError::from))
+        .await
+        .map_err(|e| AuthError::Api(ApiError::from(e)))?;
+    if denied {
+        return Err(AuthError::InvalidToken("the token was revoked".into()));
+    }
+    let s = |k: &str| claims.get(k).and_then(|v| v.as_str()).unwrap_or("").to_string();
+    let (sub, client_id, scope) = (s("sub"), s("client_id"), s("scope"));
+    let has = |t: &str| scope.split(' ').any(|x| x == t);
+    let is_user_token = claims.contains_key("auth_time");
+    if !is_user_token && sub == client_id && has("manage") {
+        return Ok(Caller::Admin { client_id });
+    }
+    if is_user_token && has("orgs") {
+        return Ok(Caller::User { user_id: sub, client_id });
+    }
+    Err(AuthError::InsufficientScope(
+        "the token needs scope `orgs` (user mode) or be a client-credentials token with scope `manage` (admin mode)",
+    ))
+}
+
+impl FromRequest for Caller {
+    type Error = AuthError;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        Box::pin(authenticate(req.clone()))
+    }
+}
+
+/// A user-mode caller.
+#[derive(Debug, Clone)]
+pub struct UserCaller {
+    pub user_id: String,
+    pub client_id: String,
+}
+
+impl FromRequest for UserCaller {
+    type Error = AuthError;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            match authenticate(req).await? {
+                Caller::User { user_id, client_id } => Ok(Self { user_id, client_id }),
+                Caller::Admin { .. } => Err(AuthError::InsufficientScope(
+                    "this endpoint acts for a user: use a user token with scope `orgs`",
+                )),
+            }
+        })
+    }
+}
+
+/// An admin-mode caller (client credentials with scope `manage`).
+#[derive(Debug, Clone)]
+pub struct AdminCaller {
+    pub client_id: String,
+}
+
+impl FromRequest for AdminCaller {
+    type Error = AuthError;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            match authenticate(req).await? {
+                Caller::Admin { client_id } => Ok(Self { client_id }),
+                Caller::User { .. } => Err(AuthError::InsufficientScope(
+                    "admin endpoints need a client-credentials token with scope `manage`",
+                )),
+            }
+        })
+    }
+}
+
+/// The caller's membership of the `{org}` in the path (id or slug).
+#[derive(Debug, Clone)]
+pub struct Member(pub OrgMember);
+
+impl FromRequest for Member {
+    type Error = AuthError;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        let caller = UserCaller::from_request(&req, payload);
+        Box::pin(async move {
+            let caller = caller.await?;
+            let org = req.match_info().get("org").unwrap_or("").to_string();
+            let state = req
+                .app_data::<web::Data<AppState>>()
+                .ok_or_else(|| AuthError::Api(ApiError::internal("no app state")))?
+                .clone();
+            let member = state
+                .db
+                .run(move |conn| OrgMember::load(conn, &caller.user_id, &org).map_err(crate::db::DbError::from))
+                .await
+                .map_err(|e| AuthError::Api(ApiError::from(e)))?;
+            member
+                .map(Member)
+                .ok_or_else(|| AuthError::Api(ApiError::not_found("organization not found")))
+        })
+    }
+}
+
+/// `?cursor=&limit=` of list endpoints.
+#[derive(Debug, Deserialize)]
+pub struct PageQuery {
+    pub cursor: Option<String>,
+    pub limit: Option<i64>,
+}
+
+impl PageQuery {
+    pub const MAX: i64 = 200;
+
+    pub fn limit(&self) -> Result<i64, ApiError> {
+        match self.limit {
+            None => Ok(50),
+            Some(n) if (1..=Self::MAX).contains(&n) => Ok(n),
+            Some(_) => Err(ApiError::bad_request(format!("limit must be between 1 and {}", Self::MAX))),
+        }
+    }
+
+    pub fn cursor(&self) -> Result<Option<&str>, ApiError> {
+        match self.cursor.as_deref() {
+            Some(c) if c.len() > 64 => Err(ApiError::bad_request("cursor is malformed")),
+            other => Ok(other),
+        }
+    }
+}
+
+/// A page of a list: `data` and the cursor of the next page, if any.
+#[derive(Debug, Serialize)]
+pub struct Page<T: Serialize> {
+    pub data: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+impl<T: Serialize> Page<T> {
+    pub fn new(data: Vec<T>, limit: i64, cursor_of: impl Fn(&T) -> String) -> Self {
+        let next_cursor = (data.len() as i64 == limit).then(|| data.last().map(&cursor_of)).flatten();
+        Self { data, next_cursor }
+    }
+}
+
+/// Maps actix JSON extraction failures to SPEC §5 errors naming the problem.
+pub fn json_error(err: actix_web::error::JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
+    use actix_web::error::JsonPayloadError as E;
+    let api = match &err {
+        E::ContentType => ApiError::bad_request("Content-Type must be application/json"),
+        E::Deserialize(e) if e.is_data() => ApiError::unprocessable(e.to_string()),
+        E::Deserialize(e) => ApiError::bad_request(format!("malformed JSON: {e}")),
+        E::Overflow { .. } | E::OverflowKnownLength { .. } => {
+            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "invalid_request", "the body is too large")
+        }
+        other => ApiError::bad_request(other.to_string()),
+    };
+    api.into()
+}
+
+pub fn ip(req: &HttpRequest) -> Option<String> {
+    req.peer_addr().map(|a| a.ip().to_string())
+}
+
+/// Runs an org operation on the blocking pool and maps its error.
+pub async fn run<T, F>(state: &AppState, f: F) -> Result<T, ApiError>
+where
+    F: FnOnce(&mut crate::db::DbConn) -> Result<T, crate::orgs::OrgError> + Send + 'static,
+    T: Send + 'static,
+{
+    state.db.run(f).await.map_err(ApiError::from)
+}

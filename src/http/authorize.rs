@@ -56,7 +56,11 @@ fn redirect_error(state: &AppState, req: &AuthRequest, e: &OAuthError) -> HttpRe
 
 enum Decision {
     Fail(AuthorizeError),
-    Next(Box<AuthRequest>, Result<login::Next, OAuthError>, Option<String>),
+    Next(
+        Box<AuthRequest>,
+        Result<login::Next, OAuthError>,
+        Option<String>,
+    ),
     Login {
         tx: String,
         connection: Option<String>,
@@ -556,7 +560,11 @@ fn next_response(state: &AppState, request: &AuthRequest, next: &login::Next) ->
 }
 
 /// `GET /login/organization?tx=…`: the org picker (client requires an org, user has several).
-pub async fn org_picker(state: web::Data<AppState>, req: HttpRequest, q: web::Query<TxQuery>) -> HttpResponse {
+pub async fn org_picker(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    q: web::Query<TxQuery>,
+) -> HttpResponse {
     let tx = match load_tx(&state, &req, q.into_inner().tx).await {
         Ok(t) => t,
         Err(r) => return r,
@@ -566,14 +574,22 @@ pub async fn org_picker(state: web::Data<AppState>, req: HttpRequest, q: web::Qu
     };
     let listed = state
         .db
-        .run(move |conn| crate::orgs::orgs::memberships(conn, &user_id, None, 200).map_err(crate::db::DbError::from))
+        .run(move |conn| {
+            crate::orgs::org::memberships(conn, &user_id, None, 200)
+                .map_err(crate::db::DbError::from)
+        })
         .await;
     let memberships = match listed {
         Ok(m) => m,
         Err(e) => return internal(e),
     };
-    let mut body = String::from(r#"<p>Choose the organization to continue with.</p><form method="post" action="/login/organization">"#);
-    body.push_str(&format!(r#"<input type="hidden" name="tx" value="{}">"#, esc(&tx.id)));
+    let mut body = String::from(
+        r#"<p>Choose the organization to continue with.</p><form method="post" action="/login/organization">"#,
+    );
+    body.push_str(&format!(
+        r#"<input type="hidden" name="tx" value="{}">"#,
+        esc(&tx.id)
+    ));
     for m in &memberships {
         body.push_str(&format!(
             r#"<button type="submit" name="organization" value="{}">{} <small>({})</small></button>"#,
@@ -593,14 +609,22 @@ pub struct PickForm {
 }
 
 /// `POST /login/organization`: the picker's choice.
-pub async fn org_picked(state: web::Data<AppState>, req: HttpRequest, form: web::Form<PickForm>) -> HttpResponse {
+pub async fn org_picked(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    form: web::Form<PickForm>,
+) -> HttpResponse {
     let form = form.into_inner();
     let tx = match load_tx(&state, &req, form.tx).await {
         Ok(t) => t,
         Err(r) => return r,
     };
     let Some(org) = form.organization.filter(|o| o.len() <= 128) else {
-        return pages::error_page(StatusCode::BAD_REQUEST, "Choose an organization.", Some(&format!("/login/organization?tx={}", qs(&tx.id))));
+        return pages::error_page(
+            StatusCode::BAD_REQUEST,
+            "Choose an organization.",
+            Some(&format!("/login/organization?tx={}", qs(&tx.id))),
+        );
     };
     let Some(session_cookie) = req.cookie(SESSION_COOKIE).map(|c| c.value().to_string()) else {
         return tx_problem_page(TxProblem::OtherBrowser);
@@ -611,7 +635,10 @@ pub async fn org_picked(state: web::Data<AppState>, req: HttpRequest, form: web:
         .db
         .run(move |conn| {
             let Some(session) = session::find_live(conn, &session_cookie, now)? else {
-                return Ok(Err("Your session has ended. Go back to the application and sign in again.".to_string()));
+                return Ok(Err(
+                    "Your session has ended. Go back to the application and sign in again."
+                        .to_string(),
+                ));
             };
             login::pick(conn, &st.settings, &tx, &session, &org, now)
         })

@@ -55,13 +55,26 @@ pub fn complete(
     conn.transaction::<LoginResult, OAuthError, _>(|conn| {
         let (user, provisioned) = accounts::provision(conn, profile, now)?;
         if provisioned == Provisioned::Created && settings.orgs.personal_org {
-            let display = user.name.clone().or_else(|| user.email.clone()).unwrap_or_else(|| "My".into());
-            crate::orgs::orgs::create_personal(conn, &user.id, &display, &settings.orgs.default_roles, now)
-                .map_err(|e| OAuthError::server(e.to_string()))?;
+            let display = user
+                .name
+                .clone()
+                .or_else(|| user.email.clone())
+                .unwrap_or_else(|| "My".into());
+            crate::orgs::org::create_personal(
+                conn,
+                &user.id,
+                &display,
+                &settings.orgs.default_roles,
+                now,
+            )
+            .map_err(|e| OAuthError::server(e.to_string()))?;
         }
-        let user = accounts::find_user(conn, &user.id)?.ok_or_else(|| OAuthError::server("user vanished"))?;
-        let ttl = Duration::seconds(i64::try_from(settings.tokens.session_ttl_secs).unwrap_or(86400));
-        let (session, cookie) = super::session::create(conn, &user.id, &profile.provider, now, ttl)?;
+        let user = accounts::find_user(conn, &user.id)?
+            .ok_or_else(|| OAuthError::server("user vanished"))?;
+        let ttl =
+            Duration::seconds(i64::try_from(settings.tokens.session_ttl_secs).unwrap_or(86400));
+        let (session, cookie) =
+            super::session::create(conn, &user.id, &profile.provider, now, ttl)?;
         let choice = match resolve_org(conn, &request, &user) {
             Ok(c) => c,
             Err(e) => {
@@ -127,7 +140,9 @@ pub fn from_session(
     match resolve_org(conn, request, &user) {
         Err(e) => Ok(Err(e)),
         Ok(OrgChoice::Pick) => {
-            let ttl = Duration::seconds(i64::try_from(settings.tokens.login_transaction_ttl_secs).unwrap_or(600));
+            let ttl = Duration::seconds(
+                i64::try_from(settings.tokens.login_transaction_ttl_secs).unwrap_or(600),
+            );
             let tx = authorize::begin_transaction(conn, request, browser_cookie, now, ttl)?;
             diesel::update(login_transactions::table.find(&tx))
                 .set(login_transactions::user_id.eq(&user.id))
@@ -139,7 +154,9 @@ pub fn from_session(
                 OrgChoice::Org(o) => Some(o),
                 _ => None,
             };
-            Ok(Ok(Next::Code(authorize::issue_code(conn, settings, request, session, org_id, now)?)))
+            Ok(Ok(Next::Code(authorize::issue_code(
+                conn, settings, request, session, org_id, now,
+            )?)))
         }
     }
 }
@@ -147,20 +164,31 @@ pub fn from_session(
 /// SPEC §3: the `organization` parameter (must be a member), else — for a
 /// client that requires an org and a user with several — the picker, else
 /// the last active org, else the first membership.
-fn resolve_org(conn: &mut DbConn, request: &AuthRequest, user: &User) -> Result<OrgChoice, OAuthError> {
-    let client = client::find(conn, &request.client_id)?.ok_or_else(|| OAuthError::AccessDenied("unknown client".into()))?;
+fn resolve_org(
+    conn: &mut DbConn,
+    request: &AuthRequest,
+    user: &User,
+) -> Result<OrgChoice, OAuthError> {
+    let client = client::find(conn, &request.client_id)?
+        .ok_or_else(|| OAuthError::AccessDenied("unknown client".into()))?;
     if client.organization_usage == OrganizationUsage::None {
         return Ok(OrgChoice::None);
     }
     if let Some(o) = &request.organization {
         return match OrgMember::load(conn, &user.id, o)? {
             Some(m) => Ok(OrgChoice::Org(m.org_id().to_string())),
-            None => Err(OAuthError::AccessDenied(format!("you are not a member of the organization `{o}`"))),
+            None => Err(OAuthError::AccessDenied(format!(
+                "you are not a member of the organization `{o}`"
+            ))),
         };
     }
     if client.organization_usage == OrganizationUsage::Require {
         match claims::membership_count(conn, &user.id)? {
-            0 => return Err(OAuthError::AccessDenied("this application requires an organization, and you belong to none".into())),
+            0 => {
+                return Err(OAuthError::AccessDenied(
+                    "this application requires an organization, and you belong to none".into(),
+                ))
+            }
             1 => {}
             _ => return Ok(OrgChoice::Pick),
         }
@@ -187,7 +215,14 @@ pub fn pick(
         return Ok(Err("You are not a member of that organization.".into()));
     };
     let request = authorize::request_of(tx);
-    let code = authorize::issue_code(conn, settings, &request, session, Some(member.org_id().to_string()), now)?;
+    let code = authorize::issue_code(
+        conn,
+        settings,
+        &request,
+        session,
+        Some(member.org_id().to_string()),
+        now,
+    )?;
     authorize::delete_transaction(conn, &tx.id)?;
     Ok(Ok((request, code)))
 }

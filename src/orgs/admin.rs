@@ -4,7 +4,7 @@
 use diesel::prelude::*;
 use serde::Serialize;
 
-use super::orgs::{memberships, MembershipView, OrgView};
+use super::org::{memberships, MembershipView, OrgView};
 use super::OrgError;
 use crate::db::models::{Identity, Organization, User};
 use crate::db::schema::{identities, organization_members, organizations, roles, users};
@@ -31,14 +31,27 @@ pub struct IdentityView {
     pub email: Option<String>,
 }
 
-pub fn find_users(conn: &mut DbConn, email: Option<&str>, id: Option<&str>) -> Result<Vec<UserReport>, OrgError> {
+pub fn find_users(
+    conn: &mut DbConn,
+    email: Option<&str>,
+    id: Option<&str>,
+) -> Result<Vec<UserReport>, OrgError> {
     let mut q = users::table.into_boxed();
     match (email, id) {
         (Some(e), None) => q = q.filter(users::email.eq(crate::accounts::normalize_email(e))),
         (None, Some(i)) => q = q.filter(users::id.eq(i.to_string())),
-        _ => return Err(OrgError::invalid("query", "give exactly one of email or id")),
+        _ => {
+            return Err(OrgError::invalid(
+                "query",
+                "give exactly one of email or id",
+            ))
+        }
     }
-    let found: Vec<User> = q.order(users::created_at.asc()).limit(50).select(User::as_select()).load(conn)?;
+    let found: Vec<User> = q
+        .order(users::created_at.asc())
+        .limit(50)
+        .select(User::as_select())
+        .load(conn)?;
     let mut out = Vec::new();
     for u in found {
         let ids: Vec<Identity> = identities::table
@@ -47,7 +60,11 @@ pub fn find_users(conn: &mut DbConn, email: Option<&str>, id: Option<&str>) -> R
             .load(conn)?;
         let all = memberships(conn, &u.id, None, 500)?;
         out.push(UserReport {
-            owned_organizations: all.iter().filter(|m| m.role_id == super::OWNER).cloned().collect(),
+            owned_organizations: all
+                .iter()
+                .filter(|m| m.role_id == super::OWNER)
+                .cloned()
+                .collect(),
             memberships: all,
             identities: ids
                 .into_iter()
@@ -86,7 +103,8 @@ pub struct OrgReport {
 }
 
 pub fn org_report(conn: &mut DbConn, org_ref: &str) -> Result<OrgReport, OrgError> {
-    let org = super::membership::find_org(conn, org_ref)?.ok_or(OrgError::NotFound("organization"))?;
+    let org =
+        super::membership::find_org(conn, org_ref)?.ok_or(OrgError::NotFound("organization"))?;
     let rows: Vec<(String, Option<String>, Option<String>, String)> = organization_members::table
         .inner_join(users::table)
         .inner_join(roles::table)
@@ -101,7 +119,12 @@ pub fn org_report(conn: &mut DbConn, org_ref: &str) -> Result<OrgReport, OrgErro
         .get_result(conn)?;
     let members: Vec<OrgMemberRow> = rows
         .into_iter()
-        .map(|(user_id, email, name, role)| OrgMemberRow { user_id, email, name, role })
+        .map(|(user_id, email, name, role)| OrgMemberRow {
+            user_id,
+            email,
+            name,
+            role,
+        })
         .collect();
     Ok(OrgReport {
         organization: OrgView::from(&org),
@@ -120,7 +143,11 @@ pub fn org_report(conn: &mut DbConn, org_ref: &str) -> Result<OrgReport, OrgErro
     })
 }
 
-pub fn list_orgs(conn: &mut DbConn, after: Option<&str>, limit: i64) -> Result<Vec<OrgView>, OrgError> {
+pub fn list_orgs(
+    conn: &mut DbConn,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<Vec<OrgView>, OrgError> {
     let mut q = organizations::table.into_boxed();
     if let Some(a) = after {
         q = q.filter(organizations::id.gt(a.to_string()));

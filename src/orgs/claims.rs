@@ -23,7 +23,10 @@ pub fn org_claims(settings: &Settings, member: &OrgMember) -> Map<String, Value>
     c.insert(format!("{ns}org_id"), member.org_id().into());
     c.insert(format!("{ns}org_slug"), member.org().slug.clone().into());
     c.insert(format!("{ns}org_role"), member.role().name.clone().into());
-    c.insert(format!("{ns}org_permissions"), member.permissions().to_vec().into());
+    c.insert(
+        format!("{ns}org_permissions"),
+        member.permissions().to_vec().into(),
+    );
     c
 }
 
@@ -47,7 +50,10 @@ pub fn default_org(conn: &mut DbConn, user: &User) -> QueryResult<Option<OrgMemb
     }
     let first: Option<String> = organization_members::table
         .filter(organization_members::user_id.eq(&user.id))
-        .order((organization_members::created_at.asc(), organization_members::org_id.asc()))
+        .order((
+            organization_members::created_at.asc(),
+            organization_members::org_id.asc(),
+        ))
         .select(organization_members::org_id)
         .first(conn)
         .optional()?;
@@ -65,10 +71,18 @@ pub fn membership_count(conn: &mut DbConn, user_id: &str) -> QueryResult<i64> {
 }
 
 /// Remembers the user's active org (for the next login).
-pub fn remember(conn: &mut DbConn, user: &User, org_id: &str, now: NaiveDateTime) -> QueryResult<()> {
+pub fn remember(
+    conn: &mut DbConn,
+    user: &User,
+    org_id: &str,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
     if user.last_active_org_id.as_deref() != Some(org_id) {
         diesel::update(users::table.find(&user.id))
-            .set((users::last_active_org_id.eq(org_id), users::updated_at.eq(now)))
+            .set((
+                users::last_active_org_id.eq(org_id),
+                users::updated_at.eq(now),
+            ))
             .execute(conn)?;
     }
     Ok(())
@@ -90,7 +104,9 @@ pub fn extras(
         }
         let member = match org {
             Some(o) => Some(OrgMember::load(conn, &user.id, o)?.ok_or_else(|| {
-                OAuthError::InvalidGrant(format!("the user is not a member of the organization `{o}`"))
+                OAuthError::InvalidGrant(format!(
+                    "the user is not a member of the organization `{o}`"
+                ))
             })?),
             None => default_org(conn, user)?,
         };
@@ -123,7 +139,11 @@ pub fn m2m(
     let Some(o) = organization else {
         return Ok(Map::new());
     };
-    let denied = || OAuthError::InvalidRequest(format!("this client has no access to the organization `{o}`"));
+    let denied = || {
+        OAuthError::InvalidRequest(format!(
+            "this client has no access to the organization `{o}`"
+        ))
+    };
     let org = super::membership::find_org(conn, o)?.ok_or_else(denied)?;
     let granted = client_organizations::table
         .filter(client_organizations::client_id.eq(&client.id))
@@ -140,7 +160,12 @@ pub fn m2m(
 }
 
 /// Grants a client org-scoped client-credentials tokens for an org.
-pub fn grant_client(conn: &mut DbConn, client_id: &str, org_ref: &str, now: NaiveDateTime) -> Result<String, String> {
+pub fn grant_client(
+    conn: &mut DbConn,
+    client_id: &str,
+    org_ref: &str,
+    now: NaiveDateTime,
+) -> Result<String, String> {
     let org = super::membership::find_org(conn, org_ref)
         .map_err(|e| e.to_string())?
         .ok_or_else(|| format!("no organization `{org_ref}`"))?;

@@ -10,13 +10,24 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use serde::Serialize;
 
-use super::orgs::{lock_org, owner_count};
+use super::org::{lock_org, owner_count};
 use super::roles::find_role;
 use super::{OrgError, OrgMember, ADMIN, OWNER};
 use crate::audit::{self, Actor};
 use crate::db::models::{MemberRemoval, Role};
 use crate::db::schema::{organization_member_removals, organization_members, roles, users};
 use crate::db::DbConn;
+
+/// (user id, email, name, picture, role name, role id, joined at)
+type MemberRow = (
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    String,
+    String,
+    NaiveDateTime,
+);
 
 #[derive(Debug, Serialize)]
 pub struct MemberView {
@@ -29,7 +40,12 @@ pub struct MemberView {
     pub joined_at: NaiveDateTime,
 }
 
-pub fn list(conn: &mut DbConn, member: &OrgMember, after: Option<&str>, limit: i64) -> Result<Vec<MemberView>, OrgError> {
+pub fn list(
+    conn: &mut DbConn,
+    member: &OrgMember,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<Vec<MemberView>, OrgError> {
     member.require("org:members:read")?;
     let mut q = organization_members::table
         .inner_join(users::table)
@@ -39,7 +55,7 @@ pub fn list(conn: &mut DbConn, member: &OrgMember, after: Option<&str>, limit: i
     if let Some(a) = after {
         q = q.filter(organization_members::user_id.gt(a.to_string()));
     }
-    let rows: Vec<(String, Option<String>, Option<String>, Option<String>, String, String, NaiveDateTime)> = q
+    let rows: Vec<MemberRow> = q
         .order(organization_members::user_id.asc())
         .limit(limit)
         .select((
@@ -54,15 +70,17 @@ pub fn list(conn: &mut DbConn, member: &OrgMember, after: Option<&str>, limit: i
         .load(conn)?;
     Ok(rows
         .into_iter()
-        .map(|(user_id, email, name, picture, role, role_id, joined_at)| MemberView {
-            user_id,
-            email,
-            name,
-            picture,
-            role,
-            role_id,
-            joined_at,
-        })
+        .map(
+            |(user_id, email, name, picture, role, role_id, joined_at)| MemberView {
+                user_id,
+                email,
+                name,
+                picture,
+                role,
+                role_id,
+                joined_at,
+            },
+        )
         .collect())
 }
 
@@ -90,22 +108,31 @@ pub fn change_role(
     let org_id = member.org_id().to_string();
     conn.transaction(|conn| {
         lock_org(conn, &org_id)?;
-        let new_role = find_role(conn, &org_id, role_ref)?.ok_or_else(|| OrgError::invalid("role", format!("unknown role `{role_ref}`")))?;
-        member.require_all(&new_role.permission_list(), &format!("the role `{}`", new_role.name))?;
+        let new_role = find_role(conn, &org_id, role_ref)?
+            .ok_or_else(|| OrgError::invalid("role", format!("unknown role `{role_ref}`")))?;
+        member.require_all(
+            &new_role.permission_list(),
+            &format!("the role `{}`", new_role.name),
+        )?;
         let current = target_role(conn, &org_id, target_user)?;
         member.require_all(&current.permission_list(), "this member's current role")?;
         if current.id == new_role.id {
             return Ok(new_role);
         }
         if current.id == OWNER && owner_count(conn, &org_id)? <= 1 {
-            return Err(OrgError::Conflict("the organization must keep at least one owner".into()));
+            return Err(OrgError::Conflict(
+                "the organization must keep at least one owner".into(),
+            ));
         }
         diesel::update(
             organization_members::table
                 .filter(organization_members::org_id.eq(&org_id))
                 .filter(organization_members::user_id.eq(target_user)),
         )
-        .set((organization_members::role_id.eq(&new_role.id), organization_members::updated_at.eq(now)))
+        .set((
+            organization_members::role_id.eq(&new_role.id),
+            organization_members::updated_at.eq(now),
+        ))
         .execute(conn)?;
         audit::record(
             conn,
@@ -123,7 +150,12 @@ pub fn change_role(
     })
 }
 
-fn delete_membership(conn: &mut DbConn, org_id: &str, user_id: &str, now: NaiveDateTime) -> QueryResult<()> {
+fn delete_membership(
+    conn: &mut DbConn,
+    org_id: &str,
+    user_id: &str,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
     diesel::delete(
         organization_members::table
             .filter(organization_members::org_id.eq(org_id))
@@ -155,9 +187,13 @@ fn delete_membership(conn: &mut DbConn, org_id: &str, user_id: &str, now: NaiveD
             .execute(conn)?;
     }
     // A user whose active org this was falls back to another at next login.
-    diesel::update(users::table.find(user_id).filter(users::last_active_org_id.eq(org_id)))
-        .set(users::last_active_org_id.eq(None::<String>))
-        .execute(conn)?;
+    diesel::update(
+        users::table
+            .find(user_id)
+            .filter(users::last_active_org_id.eq(org_id)),
+    )
+    .set(users::last_active_org_id.eq(None::<String>))
+    .execute(conn)?;
     Ok(())
 }
 
@@ -175,7 +211,9 @@ pub fn remove(
         let current = target_role(conn, &org_id, target_user)?;
         member.require_all(&current.permission_list(), "this member's role")?;
         if current.id == OWNER && owner_count(conn, &org_id)? <= 1 {
-            return Err(OrgError::Conflict("the last owner cannot be removed".into()));
+            return Err(OrgError::Conflict(
+                "the last owner cannot be removed".into(),
+            ));
         }
         delete_membership(conn, &org_id, target_user, now)?;
         audit::record(
@@ -194,7 +232,12 @@ pub fn remove(
     })
 }
 
-pub fn leave(conn: &mut DbConn, member: &OrgMember, ip: Option<&str>, now: NaiveDateTime) -> Result<(), OrgError> {
+pub fn leave(
+    conn: &mut DbConn,
+    member: &OrgMember,
+    ip: Option<&str>,
+    now: NaiveDateTime,
+) -> Result<(), OrgError> {
     let org_id = member.org_id().to_string();
     let user_id = member.user_id().to_string();
     conn.transaction(|conn| {
@@ -231,10 +274,15 @@ pub fn transfer_ownership(
     now: NaiveDateTime,
 ) -> Result<(), OrgError> {
     if !member.is_owner() {
-        return Err(OrgError::Forbidden("only an owner can transfer ownership".into()));
+        return Err(OrgError::Forbidden(
+            "only an owner can transfer ownership".into(),
+        ));
     }
     if target_user == member.user_id() {
-        return Err(OrgError::invalid("user_id", "you already own this organization"));
+        return Err(OrgError::invalid(
+            "user_id",
+            "you already own this organization",
+        ));
     }
     let org_id = member.org_id().to_string();
     conn.transaction(|conn| {

@@ -20,7 +20,11 @@ pub struct OrgMember {
 /// Finds an org by id or slug.
 pub fn find_org(conn: &mut DbConn, org_ref: &str) -> QueryResult<Option<Organization>> {
     organizations::table
-        .filter(organizations::id.eq(org_ref).or(organizations::slug.eq(org_ref)))
+        .filter(
+            organizations::id
+                .eq(org_ref)
+                .or(organizations::slug.eq(org_ref)),
+        )
         .select(Organization::as_select())
         .first(conn)
         .optional()
@@ -36,7 +40,11 @@ impl OrgMember {
         Self::load_in(conn, user_id, org)
     }
 
-    pub fn load_in(conn: &mut DbConn, user_id: &str, org: Organization) -> QueryResult<Option<Self>> {
+    pub fn load_in(
+        conn: &mut DbConn,
+        user_id: &str,
+        org: Organization,
+    ) -> QueryResult<Option<Self>> {
         let role: Option<Role> = organization_members::table
             .inner_join(roles::table)
             .filter(organization_members::org_id.eq(&org.id))
@@ -73,8 +81,16 @@ impl OrgMember {
     pub fn is_owner(&self) -> bool {
         self.role.id == super::OWNER
     }
+    /// SPEC §3: `owner` may do everything and `admin` everything but delete
+    /// the org (and transfer ownership, checked by role), so both hold any
+    /// permission — app-defined ones included — for granting purposes. Their
+    /// tokens list the role's explicit permissions only.
     pub fn has(&self, permission: &str) -> bool {
-        self.permissions.iter().any(|p| p == permission)
+        match self.role.id.as_str() {
+            super::OWNER => true,
+            super::ADMIN => permission != "org:delete",
+            _ => self.permissions.iter().any(|p| p == permission),
+        }
     }
 
     /// Refuses with 403 unless the member's role grants `permission`.
@@ -83,7 +99,10 @@ impl OrgMember {
         if self.has(permission) {
             Ok(())
         } else {
-            Err(OrgError::Forbidden(format!("your role `{}` lacks the permission `{permission}`", self.role.name)))
+            Err(OrgError::Forbidden(format!(
+                "your role `{}` lacks the permission `{permission}`",
+                self.role.name
+            )))
         }
     }
 
@@ -91,7 +110,9 @@ impl OrgMember {
     pub fn require_all(&self, perms: &[String], what: &str) -> Result<(), OrgError> {
         match perms.iter().find(|p| !self.has(p)) {
             None => Ok(()),
-            Some(p) => Err(OrgError::Forbidden(format!("{what} holds `{p}`, which your role lacks"))),
+            Some(p) => Err(OrgError::Forbidden(format!(
+                "{what} holds `{p}`, which your role lacks"
+            ))),
         }
     }
 }

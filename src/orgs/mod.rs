@@ -6,7 +6,7 @@ pub mod admin;
 pub mod claims;
 pub mod members;
 pub mod membership;
-pub mod orgs;
+pub mod org;
 pub mod roles;
 
 pub use membership::OrgMember;
@@ -42,7 +42,10 @@ pub enum OrgError {
     #[error("{0}")]
     Conflict(String),
     #[error("{field}: {message}")]
-    Invalid { field: &'static str, message: String },
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
     #[error(transparent)]
     Db(#[from] diesel::result::Error),
 }
@@ -59,12 +62,18 @@ impl OrgError {
 impl From<OrgError> for ApiError {
     fn from(e: OrgError) -> Self {
         match e {
-            OrgError::NotFound(what) => ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found")),
+            OrgError::NotFound(what) => ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!("{what} not found"),
+            ),
             OrgError::Forbidden(m) => ApiError::forbidden(m),
             OrgError::Conflict(m) => ApiError::conflict(m),
-            OrgError::Invalid { field, message } => {
-                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", format!("{field}: {message}"))
-            }
+            OrgError::Invalid { field, message } => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_request",
+                format!("{field}: {message}"),
+            ),
             OrgError::Db(e) => ApiError::internal(e),
         }
     }
@@ -74,7 +83,9 @@ impl From<crate::db::DbError> for OrgError {
     fn from(e: crate::db::DbError) -> Self {
         match e {
             crate::db::DbError::Query(q) => OrgError::Db(q),
-            other => OrgError::Db(diesel::result::Error::QueryBuilderError(other.to_string().into())),
+            other => OrgError::Db(diesel::result::Error::QueryBuilderError(
+                other.to_string().into(),
+            )),
         }
     }
 }
@@ -85,11 +96,16 @@ pub struct Slug(String);
 
 impl Slug {
     pub fn parse(s: &str) -> Result<Self, OrgError> {
-        let ok = (2..=63).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        let ok = (2..=63).contains(&s.len())
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
         if ok {
             Ok(Self(s.to_string()))
         } else {
-            Err(OrgError::invalid("slug", "use 2-63 characters of a-z, 0-9 and -"))
+            Err(OrgError::invalid(
+                "slug",
+                "use 2-63 characters of a-z, 0-9 and -",
+            ))
         }
     }
 
@@ -119,8 +135,12 @@ impl Slug {
 /// A permission string: built-in or app-defined (`images:generate`).
 pub fn check_permission_name(p: &str) -> Result<(), OrgError> {
     let ok = (1..=64).contains(&p.len())
-        && p.bytes().next().is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-        && p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b':' | b'_' | b'.' | b'-'));
+        && p.bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        && p.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b':' | b'_' | b'.' | b'-')
+        });
     if ok {
         Ok(())
     } else {
@@ -134,10 +154,16 @@ pub fn check_permission_name(p: &str) -> Result<(), OrgError> {
 pub fn check_name(field: &'static str, name: &str, max: usize) -> Result<String, OrgError> {
     let t = name.trim();
     if t.is_empty() || t.chars().count() > max {
-        return Err(OrgError::invalid(field, format!("must be 1-{max} characters")));
+        return Err(OrgError::invalid(
+            field,
+            format!("must be 1-{max} characters"),
+        ));
     }
     if t.chars().any(|c| c.is_control()) {
-        return Err(OrgError::invalid(field, "must not contain control characters"));
+        return Err(OrgError::invalid(
+            field,
+            "must not contain control characters",
+        ));
     }
     Ok(t.to_string())
 }

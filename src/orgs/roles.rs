@@ -47,7 +47,11 @@ pub fn find_role(conn: &mut DbConn, org_id: &str, role_ref: &str) -> QueryResult
 pub fn list(conn: &mut DbConn, member: &OrgMember) -> Result<Vec<Role>, OrgError> {
     member.require("org:roles")?;
     Ok(roles::table
-        .filter(roles::org_id.eq(member.org_id()).or(roles::org_id.is_null()))
+        .filter(
+            roles::org_id
+                .eq(member.org_id())
+                .or(roles::org_id.is_null()),
+        )
         .order((roles::built_in.desc(), roles::name.asc()))
         .select(Role::as_select())
         .load(conn)?)
@@ -63,9 +67,14 @@ pub struct RoleInput {
 
 fn check_role_name(name: &str) -> Result<String, OrgError> {
     let ok = (1..=64).contains(&name.len())
-        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_'));
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_'));
     if !ok {
-        return Err(OrgError::invalid("name", "use 1-64 characters of a-z, 0-9, - and _"));
+        return Err(OrgError::invalid(
+            "name",
+            "use 1-64 characters of a-z, 0-9, - and _",
+        ));
     }
     if [super::OWNER, super::ADMIN, super::MEMBER].contains(&name) {
         return Err(OrgError::Conflict(format!("`{name}` is a built-in role")));
@@ -75,7 +84,10 @@ fn check_role_name(name: &str) -> Result<String, OrgError> {
 
 fn check_permissions(member: &OrgMember, perms: &[String]) -> Result<Vec<String>, OrgError> {
     if perms.len() > MAX_PERMISSIONS {
-        return Err(OrgError::invalid("permissions", format!("at most {MAX_PERMISSIONS}")));
+        return Err(OrgError::invalid(
+            "permissions",
+            format!("at most {MAX_PERMISSIONS}"),
+        ));
     }
     let mut out: Vec<String> = Vec::new();
     for p in perms {
@@ -90,7 +102,12 @@ fn check_permissions(member: &OrgMember, perms: &[String]) -> Result<Vec<String>
     Ok(out)
 }
 
-fn name_taken(conn: &mut DbConn, org_id: &str, name: &str, except: Option<&str>) -> QueryResult<bool> {
+fn name_taken(
+    conn: &mut DbConn,
+    org_id: &str,
+    name: &str,
+    except: Option<&str>,
+) -> QueryResult<bool> {
     let mut q = roles::table
         .filter(roles::org_id.eq(org_id))
         .filter(roles::name.eq(name))
@@ -101,12 +118,26 @@ fn name_taken(conn: &mut DbConn, org_id: &str, name: &str, except: Option<&str>)
     q.count().get_result::<i64>(conn).map(|n| n > 0)
 }
 
-pub fn create(conn: &mut DbConn, member: &OrgMember, input: RoleInput, ip: Option<&str>, now: NaiveDateTime) -> Result<Role, OrgError> {
+pub fn create(
+    conn: &mut DbConn,
+    member: &OrgMember,
+    input: RoleInput,
+    ip: Option<&str>,
+    now: NaiveDateTime,
+) -> Result<Role, OrgError> {
     member.require("org:roles")?;
-    let name = check_role_name(input.name.as_deref().ok_or_else(|| OrgError::invalid("name", "is required"))?)?;
+    let name = check_role_name(
+        input
+            .name
+            .as_deref()
+            .ok_or_else(|| OrgError::invalid("name", "is required"))?,
+    )?;
     let description = input.description.unwrap_or_default();
     if description.chars().count() > 500 {
-        return Err(OrgError::invalid("description", "must be at most 500 characters"));
+        return Err(OrgError::invalid(
+            "description",
+            "must be at most 500 characters",
+        ));
     }
     let perms = check_permissions(member, &input.permissions.unwrap_or_default())?;
     let org_id = member.org_id().to_string();
@@ -124,7 +155,9 @@ pub fn create(conn: &mut DbConn, member: &OrgMember, input: RoleInput, ip: Optio
             created_at: now,
             updated_at: now,
         };
-        diesel::insert_into(roles::table).values(&role).execute(conn)?;
+        diesel::insert_into(roles::table)
+            .values(&role)
+            .execute(conn)?;
         audit::record(
             conn,
             audit::Event {
@@ -145,17 +178,37 @@ pub fn create(conn: &mut DbConn, member: &OrgMember, input: RoleInput, ip: Optio
 fn own_role(conn: &mut DbConn, member: &OrgMember, role_id: &str) -> Result<Role, OrgError> {
     let role = find_role(conn, member.org_id(), role_id)?.ok_or(OrgError::NotFound("role"))?;
     if role.built_in {
-        return Err(OrgError::Conflict("built-in roles cannot be changed or deleted".into()));
+        return Err(OrgError::Conflict(
+            "built-in roles cannot be changed or deleted".into(),
+        ));
     }
     Ok(role)
 }
 
-pub fn update(conn: &mut DbConn, member: &OrgMember, role_id: &str, input: RoleInput, ip: Option<&str>, now: NaiveDateTime) -> Result<Role, OrgError> {
+pub fn update(
+    conn: &mut DbConn,
+    member: &OrgMember,
+    role_id: &str,
+    input: RoleInput,
+    ip: Option<&str>,
+    now: NaiveDateTime,
+) -> Result<Role, OrgError> {
     member.require("org:roles")?;
     let name = input.name.as_deref().map(check_role_name).transpose()?;
-    let perms = input.permissions.as_deref().map(|p| check_permissions(member, p)).transpose()?;
-    if input.description.as_ref().is_some_and(|d| d.chars().count() > 500) {
-        return Err(OrgError::invalid("description", "must be at most 500 characters"));
+    let perms = input
+        .permissions
+        .as_deref()
+        .map(|p| check_permissions(member, p))
+        .transpose()?;
+    if input
+        .description
+        .as_ref()
+        .is_some_and(|d| d.chars().count() > 500)
+    {
+        return Err(OrgError::invalid(
+            "description",
+            "must be at most 500 characters",
+        ));
     }
     let org_id = member.org_id().to_string();
     conn.transaction(|conn| {
@@ -166,16 +219,24 @@ pub fn update(conn: &mut DbConn, member: &OrgMember, role_id: &str, input: RoleI
             if name_taken(conn, &org_id, n, Some(&role.id))? {
                 return Err(OrgError::Conflict(format!("a role named `{n}` exists")));
             }
-            diesel::update(roles::table.find(&role.id)).set(roles::name.eq(n)).execute(conn)?;
+            diesel::update(roles::table.find(&role.id))
+                .set(roles::name.eq(n))
+                .execute(conn)?;
         }
         if let Some(d) = &input.description {
-            diesel::update(roles::table.find(&role.id)).set(roles::description.eq(d)).execute(conn)?;
+            diesel::update(roles::table.find(&role.id))
+                .set(roles::description.eq(d))
+                .execute(conn)?;
         }
         if let Some(p) = &perms {
             let json = serde_json::to_string(p).unwrap_or_else(|_| "[]".into());
-            diesel::update(roles::table.find(&role.id)).set(roles::permissions.eq(json)).execute(conn)?;
+            diesel::update(roles::table.find(&role.id))
+                .set(roles::permissions.eq(json))
+                .execute(conn)?;
         }
-        diesel::update(roles::table.find(&role.id)).set(roles::updated_at.eq(now)).execute(conn)?;
+        diesel::update(roles::table.find(&role.id))
+            .set(roles::updated_at.eq(now))
+            .execute(conn)?;
         audit::record(
             conn,
             audit::Event {
@@ -188,11 +249,20 @@ pub fn update(conn: &mut DbConn, member: &OrgMember, role_id: &str, input: RoleI
             },
             now,
         )?;
-        Ok(roles::table.find(&role.id).select(Role::as_select()).first(conn)?)
+        Ok(roles::table
+            .find(&role.id)
+            .select(Role::as_select())
+            .first(conn)?)
     })
 }
 
-pub fn delete(conn: &mut DbConn, member: &OrgMember, role_id: &str, ip: Option<&str>, now: NaiveDateTime) -> Result<(), OrgError> {
+pub fn delete(
+    conn: &mut DbConn,
+    member: &OrgMember,
+    role_id: &str,
+    ip: Option<&str>,
+    now: NaiveDateTime,
+) -> Result<(), OrgError> {
     member.require("org:roles")?;
     let org_id = member.org_id().to_string();
     conn.transaction(|conn| {

@@ -441,3 +441,62 @@ impl Browser {
         res.headers()["location"].to_str().unwrap().to_string()
     }
 }
+
+impl TestApp {
+    /// A dev login asking for `scope` (plus extra authorize params); returns the tokens.
+    pub async fn login_with(
+        &self,
+        client: &TestClient,
+        email: &str,
+        scope: &str,
+        extra: &str,
+    ) -> Tokens {
+        let browser = self.browser();
+        let pkce = Pkce::new();
+        let url = format!("{}{extra}", self.authorize_url(client, &pkce, scope, "dev"));
+        let loc = browser.dev_login(&url, email, true).await;
+        let code = query_param(&loc, "code").unwrap_or_else(|| panic!("no code in {loc}"));
+        self.exchange(client, &code, &pkce).await
+    }
+
+    /// A user token for the org API (scope `orgs`), with a refresh token.
+    pub async fn api_user(&self, client: &TestClient, email: &str) -> Tokens {
+        self.login_with(
+            client,
+            email,
+            "openid email profile offline_access orgs",
+            "",
+        )
+        .await
+    }
+
+    /// Calls the org API: returns (status, JSON body or Null).
+    pub async fn api(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut req = self.client.request(m, self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.unwrap();
+        let status = res.status().as_u16();
+        let text = res.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+        )
+    }
+}
+
+/// The org claim `name` under the default namespace of `app`.
+pub fn org_claim(app: &TestApp, token: &str, name: &str) -> serde_json::Value {
+    claims(token)[format!("{}/{name}", app.address)].clone()
+}

@@ -6,3 +6,4 @@ mod fakes;
 mod foundation;
 mod helpers;
 mod oauth;
+mod orgs;

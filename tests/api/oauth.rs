@@ -783,6 +783,7 @@ async fn client_credentials_scope_and_audience_limits(b: Backend) {
             &m2m,
             &[
                 ("grant_type", "client_credentials"),
+                ("scope", "reports:read"),
                 ("audience", "https://other.example.com"),
             ],
         )

@@ -3,12 +3,12 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
-use super::{ip, run, AdminCaller, Page, PageQuery};
+use super::{ip, run, AdminCaller, ApiJson, Page, PageQuery};
 use crate::accounts;
 use crate::app::AppState;
 use crate::audit::Actor;
 use crate::error::ApiError;
-use crate::orgs::orgs::{self as org_ops, NewOrg, OrgView};
+use crate::orgs::org::{self as org_ops, NewOrg, OrgView};
 use crate::orgs::{admin, OrgError};
 
 #[derive(Debug, Deserialize)]
@@ -18,25 +18,45 @@ pub struct UserQuery {
     id: Option<String>,
 }
 
-pub async fn users(state: web::Data<AppState>, _admin: AdminCaller, q: web::Query<UserQuery>) -> Result<HttpResponse, ApiError> {
+pub async fn users(
+    state: web::Data<AppState>,
+    _admin: AdminCaller,
+    q: web::Query<UserQuery>,
+) -> Result<HttpResponse, ApiError> {
     let q = q.into_inner();
-    if q.email.as_ref().is_some_and(|e| e.len() > 320) || q.id.as_ref().is_some_and(|i| i.len() > 64) {
+    if q.email.as_ref().is_some_and(|e| e.len() > 320)
+        || q.id.as_ref().is_some_and(|i| i.len() > 64)
+    {
         return Err(ApiError::bad_request("email or id is too long"));
     }
-    let found = run(&state, move |conn| admin::find_users(conn, q.email.as_deref(), q.id.as_deref())).await?;
+    let found = run(&state, move |conn| {
+        admin::find_users(conn, q.email.as_deref(), q.id.as_deref())
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({"data": found})))
 }
 
-pub async fn org(state: web::Data<AppState>, _admin: AdminCaller, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn org(
+    state: web::Data<AppState>,
+    _admin: AdminCaller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let org = path.into_inner();
     let report = run(&state, move |conn| admin::org_report(conn, &org)).await?;
     Ok(HttpResponse::Ok().json(report))
 }
 
-pub async fn list_orgs(state: web::Data<AppState>, _admin: AdminCaller, q: web::Query<PageQuery>) -> Result<HttpResponse, ApiError> {
+pub async fn list_orgs(
+    state: web::Data<AppState>,
+    _admin: AdminCaller,
+    q: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
     let limit = q.limit()?;
     let cursor = q.cursor()?.map(str::to_string);
-    let data = run(&state, move |conn| admin::list_orgs(conn, cursor.as_deref(), limit)).await?;
+    let data = run(&state, move |conn| {
+        admin::list_orgs(conn, cursor.as_deref(), limit)
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(Page::new(data, limit, |o| o.id.clone())))
 }
 
@@ -52,7 +72,7 @@ pub async fn create_org(
     state: web::Data<AppState>,
     req: HttpRequest,
     admin: AdminCaller,
-    body: web::Json<AdminCreateOrg>,
+    body: ApiJson<AdminCreateOrg>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let now = state.clock.now_naive();

@@ -3,13 +3,13 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
-use super::{run, UserCaller};
+use super::{run, ApiJson, UserCaller};
 use crate::accounts;
 use crate::app::AppState;
 use crate::error::ApiError;
 use crate::oauth::revoke::find_refresh;
 use crate::oauth::{client, grants, OAuthError};
-use crate::orgs::{orgs, OrgError};
+use crate::orgs::{org as orgs, OrgError};
 
 pub async fn me(state: web::Data<AppState>, caller: UserCaller) -> Result<HttpResponse, ApiError> {
     let user_id = caller.user_id.clone();
@@ -51,7 +51,7 @@ pub async fn switch_org(
     state: web::Data<AppState>,
     req: HttpRequest,
     caller: UserCaller,
-    body: web::Json<SwitchOrg>,
+    body: ApiJson<SwitchOrg>,
 ) -> Result<HttpResponse, actix_web::Error> {
     let body = body.into_inner();
     if body.organization.len() > 128 || body.refresh_token.len() > 512 {
@@ -66,7 +66,8 @@ pub async fn switch_org(
             let rt = find_refresh(conn, &body.refresh_token)?
                 .filter(|rt| rt.user_id == caller.user_id && rt.client_id == caller.client_id)
                 .ok_or_else(|| OAuthError::InvalidGrant("the refresh token is not yours".into()))?;
-            let client = client::find(conn, &rt.client_id)?.ok_or_else(|| OAuthError::InvalidGrant("unknown client".into()))?;
+            let client = client::find(conn, &rt.client_id)?
+                .ok_or_else(|| OAuthError::InvalidGrant("unknown client".into()))?;
             let extras = crate::orgs::claims::extras(&st.settings, now);
             grants::refresh_token(
                 conn,
@@ -87,5 +88,7 @@ pub async fn switch_org(
         "Token responses issued, by grant type",
         vec![("grant_type", "switch_org".to_string())],
     );
-    Ok(HttpResponse::Ok().insert_header(("Cache-Control", "no-store")).json(response))
+    Ok(HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(response))
 }

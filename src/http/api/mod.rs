@@ -56,7 +56,10 @@ impl ResponseError for AuthError {
             Self::Missing(_) => ("invalid_request", r#"Bearer realm="tessera""#.to_string()),
             Self::InvalidToken(d) => (
                 "invalid_token",
-                format!(r#"Bearer realm="tessera", error="invalid_token", error_description="{}""#, d.replace('"', "'")),
+                format!(
+                    r#"Bearer realm="tessera", error="invalid_token", error_description="{}""#,
+                    d.replace('"', "'")
+                ),
             ),
             Self::InsufficientScope(_) => (
                 "insufficient_scope",
@@ -80,16 +83,19 @@ async fn authenticate(req: HttpRequest) -> Result<Caller, AuthError> {
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
         .map(|t| t.trim().to_string())
         .ok_or(AuthError::Missing("a Bearer access token is required"))?;
     let claims = verify_access_token(&state.keys, &state.settings, &token, state.clock.unix())
         .map_err(|e| AuthError::InvalidToken(e.to_string()))?;
-    let api = state.settings.api_audience();
-    if !audiences(&claims).contains(&api.as_str()) {
-        return Err(AuthError::InvalidToken(format!("the token's audience does not include {api}")));
-    }
-    let jti = claims.get("jti").and_then(|j| j.as_str()).unwrap_or("").to_string();
+    let jti = claims
+        .get("jti")
+        .and_then(|j| j.as_str())
+        .unwrap_or("")
+        .to_string();
     let denied = state
         .db
         .run(move |conn| is_denied(conn, &jti).map_err(crate::db::DbError::from))
@@ -98,15 +104,35 @@ async fn authenticate(req: HttpRequest) -> Result<Caller, AuthError> {
     if denied {
         return Err(AuthError::InvalidToken("the token was revoked".into()));
     }
-    let s = |k: &str| claims.get(k).and_then(|v| v.as_str()).unwrap_or("").to_string();
+    let s = |k: &str| {
+        claims
+            .get(k)
+            .and_then(|v| v.as_str())
+            .unwrap_or("")
+            .to_string()
+    };
     let (sub, client_id, scope) = (s("sub"), s("client_id"), s("scope"));
     let has = |t: &str| scope.split(' ').any(|x| x == t);
     let is_user_token = claims.contains_key("auth_time");
+    if !has("orgs") && !has("manage") {
+        return Err(AuthError::InsufficientScope(
+            "the token needs scope `orgs` (user mode) or `manage` (admin mode)",
+        ));
+    }
+    let api = state.settings.api_audience();
+    if !audiences(&claims).contains(&api.as_str()) {
+        return Err(AuthError::InvalidToken(format!(
+            "the token's audience does not include {api}"
+        )));
+    }
     if !is_user_token && sub == client_id && has("manage") {
         return Ok(Caller::Admin { client_id });
     }
     if is_user_token && has("orgs") {
-        return Ok(Caller::User { user_id: sub, client_id });
+        return Ok(Caller::User {
+            user_id: sub,
+            client_id,
+        });
     }
     Err(AuthError::InsufficientScope(
         "the token needs scope `orgs` (user mode) or be a client-credentials token with scope `manage` (admin mode)",
@@ -189,7 +215,9 @@ impl FromRequest for Member {
                 .clone();
             let member = state
                 .db
-                .run(move |conn| OrgMember::load(conn, &caller.user_id, &org).map_err(crate::db::DbError::from))
+                .run(move |conn| {
+                    OrgMember::load(conn, &caller.user_id, &org).map_err(crate::db::DbError::from)
+                })
                 .await
                 .map_err(|e| AuthError::Api(ApiError::from(e)))?;
             member
@@ -213,7 +241,10 @@ impl PageQuery {
         match self.limit {
             None => Ok(50),
             Some(n) if (1..=Self::MAX).contains(&n) => Ok(n),
-            Some(_) => Err(ApiError::bad_request(format!("limit must be between 1 and {}", Self::MAX))),
+            Some(_) => Err(ApiError::bad_request(format!(
+                "limit must be between 1 and {}",
+                Self::MAX
+            ))),
         }
     }
 
@@ -234,24 +265,11 @@ pub struct Page<T: Serialize> {
 
 impl<T: Serialize> Page<T> {
     pub fn new(data: Vec<T>, limit: i64, cursor_of: impl Fn(&T) -> String) -> Self {
-        let next_cursor = (data.len() as i64 == limit).then(|| data.last().map(&cursor_of)).flatten();
+        let next_cursor = (data.len() as i64 == limit)
+            .then(|| data.last().map(&cursor_of))
+            .flatten();
         Self { data, next_cursor }
     }
-}
-
-/// Maps actix JSON extraction failures to SPEC §5 errors naming the problem.
-pub fn json_error(err: actix_web::error::JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
-    use actix_web::error::JsonPayloadError as E;
-    let api = match &err {
-        E::ContentType => ApiError::bad_request("Content-Type must be application/json"),
-        E::Deserialize(e) if e.is_data() => ApiError::unprocessable(e.to_string()),
-        E::Deserialize(e) => ApiError::bad_request(format!("malformed JSON: {e}")),
-        E::Overflow { .. } | E::OverflowKnownLength { .. } => {
-            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "invalid_request", "the body is too large")
-        }
-        other => ApiError::bad_request(other.to_string()),
-    };
-    api.into()
 }
 
 pub fn ip(req: &HttpRequest) -> Option<String> {
@@ -265,4 +283,73 @@ where
     T: Send + 'static,
 {
     state.db.run(f).await.map_err(ApiError::from)
+}
+
+/// JSON bodies of the org API: `Content-Type: application/json`, at most
+/// 64 KiB, and deserialization errors that name the field (`name: invalid type…`).
+#[derive(Debug)]
+pub struct ApiJson<T>(pub T);
+
+impl<T> ApiJson<T> {
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+impl<T> std::ops::Deref for ApiJson<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+pub const MAX_JSON: usize = 64 * 1024;
+
+impl<T: serde::de::DeserializeOwned + 'static> FromRequest for ApiJson<T> {
+    type Error = actix_web::Error;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let is_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|c| c.to_ascii_lowercase().starts_with("application/json"));
+        let body = web::Bytes::from_request(req, payload);
+        Box::pin(async move {
+            if !is_json {
+                return Err(ApiError::bad_request("Content-Type must be application/json").into());
+            }
+            let bytes = body
+                .await
+                .map_err(|_| ApiError::bad_request("the body could not be read"))?;
+            if bytes.len() > MAX_JSON {
+                return Err(ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "invalid_request",
+                    "the body is too large",
+                )
+                .into());
+            }
+            let de = &mut serde_json::Deserializer::from_slice(&bytes);
+            match serde_path_to_error::deserialize::<_, T>(de) {
+                Ok(v) => Ok(ApiJson(v)),
+                Err(e) => {
+                    let path = e.path().to_string();
+                    let inner = e.into_inner();
+                    let msg = if path == "." || path.is_empty() {
+                        inner.to_string()
+                    } else {
+                        format!("{path}: {inner}")
+                    };
+                    Err(if inner.is_data() {
+                        ApiError::unprocessable(msg)
+                    } else {
+                        ApiError::bad_request(format!("malformed JSON: {msg}"))
+                    }
+                    .into())
+                }
+            }
+        })
+    }
 }

@@ -4,12 +4,12 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
-use super::{ip, run, Member, Page, PageQuery, UserCaller};
+use super::{ip, run, ApiJson, Member, Page, PageQuery, UserCaller};
 use crate::app::AppState;
 use crate::error::ApiError;
-use crate::orgs::orgs::{self as org_ops, NewOrg, OrgChanges, OrgView};
-use crate::orgs::roles::{self, RoleInput, RoleView};
 use crate::orgs::members;
+use crate::orgs::org::{self as org_ops, NewOrg, OrgChanges, OrgView};
+use crate::orgs::roles::{self, RoleInput, RoleView};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -22,7 +22,7 @@ pub async fn create(
     state: web::Data<AppState>,
     req: HttpRequest,
     caller: UserCaller,
-    body: web::Json<CreateOrg>,
+    body: ApiJson<CreateOrg>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let now = state.clock.now_naive();
@@ -47,10 +47,22 @@ pub async fn create(
     Ok(HttpResponse::Created().json(OrgView::from(&org)))
 }
 
-pub async fn list_mine(state: web::Data<AppState>, caller: UserCaller, q: web::Query<PageQuery>) -> Result<HttpResponse, ApiError> {
+pub async fn list_mine(
+    state: web::Data<AppState>,
+    caller: UserCaller,
+    q: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
     let limit = q.limit()?;
     let cursor = q.cursor()?.map(str::to_string);
-    let data = run(&state, move |conn| Ok(org_ops::memberships(conn, &caller.user_id, cursor.as_deref(), limit)?)).await?;
+    let data = run(&state, move |conn| {
+        Ok(org_ops::memberships(
+            conn,
+            &caller.user_id,
+            cursor.as_deref(),
+            limit,
+        )?)
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(Page::new(data, limit, |m| m.organization.id.clone())))
 }
 
@@ -63,24 +75,46 @@ pub async fn get(member: Member) -> Result<HttpResponse, ApiError> {
     })))
 }
 
-pub async fn update(state: web::Data<AppState>, req: HttpRequest, member: Member, body: web::Json<OrgChanges>) -> Result<HttpResponse, ApiError> {
+pub async fn update(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    member: Member,
+    body: ApiJson<OrgChanges>,
+) -> Result<HttpResponse, ApiError> {
     let now = state.clock.now_naive();
     let ip = ip(&req);
-    let org = run(&state, move |conn| org_ops::update(conn, &member.0, body.into_inner(), ip.as_deref(), now)).await?;
+    let org = run(&state, move |conn| {
+        org_ops::update(conn, &member.0, body.into_inner(), ip.as_deref(), now)
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(OrgView::from(&org)))
 }
 
-pub async fn delete(state: web::Data<AppState>, req: HttpRequest, member: Member) -> Result<HttpResponse, ApiError> {
+pub async fn delete(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    member: Member,
+) -> Result<HttpResponse, ApiError> {
     let now = state.clock.now_naive();
     let ip = ip(&req);
-    run(&state, move |conn| org_ops::delete(conn, &member.0, ip.as_deref(), now)).await?;
+    run(&state, move |conn| {
+        org_ops::delete(conn, &member.0, ip.as_deref(), now)
+    })
+    .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
-pub async fn list_members(state: web::Data<AppState>, member: Member, q: web::Query<PageQuery>) -> Result<HttpResponse, ApiError> {
+pub async fn list_members(
+    state: web::Data<AppState>,
+    member: Member,
+    q: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
     let limit = q.limit()?;
     let cursor = q.cursor()?.map(str::to_string);
-    let data = run(&state, move |conn| members::list(conn, &member.0, cursor.as_deref(), limit)).await?;
+    let data = run(&state, move |conn| {
+        members::list(conn, &member.0, cursor.as_deref(), limit)
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(Page::new(data, limit, |m| m.user_id.clone())))
 }
 
@@ -95,27 +129,45 @@ pub async fn change_role(
     req: HttpRequest,
     member: Member,
     path: web::Path<(String, String)>,
-    body: web::Json<RoleChange>,
+    body: ApiJson<RoleChange>,
 ) -> Result<HttpResponse, ApiError> {
     let (_, user_id) = path.into_inner();
     let now = state.clock.now_naive();
     let ip = ip(&req);
-    let role = run(&state, move |conn| members::change_role(conn, &member.0, &user_id, &body.role, ip.as_deref(), now)).await?;
+    let role = run(&state, move |conn| {
+        members::change_role(conn, &member.0, &user_id, &body.role, ip.as_deref(), now)
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({"role": role.name, "role_id": role.id})))
 }
 
-pub async fn remove_member(state: web::Data<AppState>, req: HttpRequest, member: Member, path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {
+pub async fn remove_member(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    member: Member,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
     let (_, user_id) = path.into_inner();
     let now = state.clock.now_naive();
     let ip = ip(&req);
-    run(&state, move |conn| members::remove(conn, &member.0, &user_id, ip.as_deref(), now)).await?;
+    run(&state, move |conn| {
+        members::remove(conn, &member.0, &user_id, ip.as_deref(), now)
+    })
+    .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
-pub async fn leave(state: web::Data<AppState>, req: HttpRequest, member: Member) -> Result<HttpResponse, ApiError> {
+pub async fn leave(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    member: Member,
+) -> Result<HttpResponse, ApiError> {
     let now = state.clock.now_naive();
     let ip = ip(&req);
-    run(&state, move |conn| members::leave(conn, &member.0, ip.as_deref(), now)).await?;
+    run(&state, move |conn| {
+        members::leave(conn, &member.0, ip.as_deref(), now)
+    })
+    .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -125,22 +177,42 @@ pub struct Transfer {
     user_id: String,
 }
 
-pub async fn transfer(state: web::Data<AppState>, req: HttpRequest, member: Member, body: web::Json<Transfer>) -> Result<HttpResponse, ApiError> {
+pub async fn transfer(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    member: Member,
+    body: ApiJson<Transfer>,
+) -> Result<HttpResponse, ApiError> {
     let now = state.clock.now_naive();
     let ip = ip(&req);
-    run(&state, move |conn| members::transfer_ownership(conn, &member.0, &body.user_id, ip.as_deref(), now)).await?;
+    run(&state, move |conn| {
+        members::transfer_ownership(conn, &member.0, &body.user_id, ip.as_deref(), now)
+    })
+    .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
-pub async fn list_roles(state: web::Data<AppState>, member: Member) -> Result<HttpResponse, ApiError> {
+pub async fn list_roles(
+    state: web::Data<AppState>,
+    member: Member,
+) -> Result<HttpResponse, ApiError> {
     let list = run(&state, move |conn| roles::list(conn, &member.0)).await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({"data": list.iter().map(RoleView::from).collect::<Vec<_>>()})))
+    Ok(HttpResponse::Ok()
+        .json(serde_json::json!({"data": list.iter().map(RoleView::from).collect::<Vec<_>>()})))
 }
 
-pub async fn create_role(state: web::Data<AppState>, req: HttpRequest, member: Member, body: web::Json<RoleInput>) -> Result<HttpResponse, ApiError> {
+pub async fn create_role(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    member: Member,
+    body: ApiJson<RoleInput>,
+) -> Result<HttpResponse, ApiError> {
     let now = state.clock.now_naive();
     let ip = ip(&req);
-    let role = run(&state, move |conn| roles::create(conn, &member.0, body.into_inner(), ip.as_deref(), now)).await?;
+    let role = run(&state, move |conn| {
+        roles::create(conn, &member.0, body.into_inner(), ip.as_deref(), now)
+    })
+    .await?;
     Ok(HttpResponse::Created().json(RoleView::from(&role)))
 }
 
@@ -149,27 +221,52 @@ pub async fn update_role(
     req: HttpRequest,
     member: Member,
     path: web::Path<(String, String)>,
-    body: web::Json<RoleInput>,
+    body: ApiJson<RoleInput>,
 ) -> Result<HttpResponse, ApiError> {
     let (_, role_id) = path.into_inner();
     let now = state.clock.now_naive();
     let ip = ip(&req);
-    let role = run(&state, move |conn| roles::update(conn, &member.0, &role_id, body.into_inner(), ip.as_deref(), now)).await?;
+    let role = run(&state, move |conn| {
+        roles::update(
+            conn,
+            &member.0,
+            &role_id,
+            body.into_inner(),
+            ip.as_deref(),
+            now,
+        )
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(RoleView::from(&role)))
 }
 
-pub async fn delete_role(state: web::Data<AppState>, req: HttpRequest, member: Member, path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {
+pub async fn delete_role(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    member: Member,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
     let (_, role_id) = path.into_inner();
     let now = state.clock.now_naive();
     let ip = ip(&req);
-    run(&state, move |conn| roles::delete(conn, &member.0, &role_id, ip.as_deref(), now)).await?;
+    run(&state, move |conn| {
+        roles::delete(conn, &member.0, &role_id, ip.as_deref(), now)
+    })
+    .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
-pub async fn audit_log(state: web::Data<AppState>, member: Member, q: web::Query<PageQuery>) -> Result<HttpResponse, ApiError> {
+pub async fn audit_log(
+    state: web::Data<AppState>,
+    member: Member,
+    q: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
     let limit = q.limit()?;
     let cursor = q.cursor()?.map(str::to_string);
-    let events = run(&state, move |conn| org_ops::audit_log(conn, &member.0, cursor.as_deref(), limit)).await?;
+    let events = run(&state, move |conn| {
+        org_ops::audit_log(conn, &member.0, cursor.as_deref(), limit)
+    })
+    .await?;
     let data: Vec<serde_json::Value> = events
         .iter()
         .map(|e| {
@@ -184,5 +281,7 @@ pub async fn audit_log(state: web::Data<AppState>, member: Member, q: web::Query
             })
         })
         .collect();
-    Ok(HttpResponse::Ok().json(Page::new(data, limit, |e| e["id"].as_str().unwrap_or_default().to_string())))
+    Ok(HttpResponse::Ok().json(Page::new(data, limit, |e| {
+        e["id"].as_str().unwrap_or_default().to_string()
+    })))
 }

@@ -182,7 +182,10 @@ pub fn create_personal(
     default_roles: &[DefaultRole],
     now: NaiveDateTime,
 ) -> Result<Organization, OrgError> {
-    let name = format!("{}'s organization", display.chars().take(80).collect::<String>());
+    let name = format!(
+        "{}'s organization",
+        display.chars().take(80).collect::<String>()
+    );
     let org = create(
         conn,
         NewOrg {
@@ -219,20 +222,30 @@ pub fn update(
     now: NaiveDateTime,
 ) -> Result<Organization, OrgError> {
     member.require("org:manage")?;
-    let name = changes.name.as_deref().map(|n| check_name("name", n, 100)).transpose()?;
+    let name = changes
+        .name
+        .as_deref()
+        .map(|n| check_name("name", n, 100))
+        .transpose()?;
     let slug = changes.slug.as_deref().map(Slug::parse).transpose()?;
     let logo = match &changes.logo_url {
         Some(Some(u)) => {
-            let ok = u.len() <= 2048 && url::Url::parse(u).is_ok_and(|p| matches!(p.scheme(), "https" | "http"));
+            let ok = u.len() <= 2048
+                && url::Url::parse(u).is_ok_and(|p| matches!(p.scheme(), "https" | "http"));
             if !ok {
-                return Err(OrgError::invalid("logo_url", "must be an http(s) URL of at most 2048 characters"));
+                return Err(OrgError::invalid(
+                    "logo_url",
+                    "must be an http(s) URL of at most 2048 characters",
+                ));
             }
             Some(Some(u.clone()))
         }
         other => other.clone(),
     };
     let metadata = match &changes.metadata {
-        Some(m) if !m.is_object() => return Err(OrgError::invalid("metadata", "must be a JSON object")),
+        Some(m) if !m.is_object() => {
+            return Err(OrgError::invalid("metadata", "must be a JSON object"))
+        }
         Some(m) => {
             let s = m.to_string();
             if s.len() > 8192 {
@@ -252,22 +265,33 @@ pub fn update(
                 .first(conn)
                 .optional()?;
             if taken.is_some() {
-                return Err(OrgError::Conflict(format!("the slug `{}` is taken", s.as_str())));
+                return Err(OrgError::Conflict(format!(
+                    "the slug `{}` is taken",
+                    s.as_str()
+                )));
             }
             diesel::update(organizations::table.find(&org_id))
                 .set(organizations::slug.eq(s.as_str()))
                 .execute(conn)?;
         }
         if let Some(n) = &name {
-            diesel::update(organizations::table.find(&org_id)).set(organizations::name.eq(n)).execute(conn)?;
+            diesel::update(organizations::table.find(&org_id))
+                .set(organizations::name.eq(n))
+                .execute(conn)?;
         }
         if let Some(l) = &logo {
-            diesel::update(organizations::table.find(&org_id)).set(organizations::logo_url.eq(l)).execute(conn)?;
+            diesel::update(organizations::table.find(&org_id))
+                .set(organizations::logo_url.eq(l))
+                .execute(conn)?;
         }
         if let Some(m) = &metadata {
-            diesel::update(organizations::table.find(&org_id)).set(organizations::metadata.eq(m)).execute(conn)?;
+            diesel::update(organizations::table.find(&org_id))
+                .set(organizations::metadata.eq(m))
+                .execute(conn)?;
         }
-        diesel::update(organizations::table.find(&org_id)).set(organizations::updated_at.eq(now)).execute(conn)?;
+        diesel::update(organizations::table.find(&org_id))
+            .set(organizations::updated_at.eq(now))
+            .execute(conn)?;
         audit::record(
             conn,
             audit::Event {
@@ -283,13 +307,22 @@ pub fn update(
             },
             now,
         )?;
-        organizations::table.find(&org_id).select(Organization::as_select()).first(conn).map_err(OrgError::from)
+        organizations::table
+            .find(&org_id)
+            .select(Organization::as_select())
+            .first(conn)
+            .map_err(OrgError::from)
     })
 }
 
 /// Deletes the org; memberships, roles, invitations and domains cascade,
 /// the audit trail stays.
-pub fn delete(conn: &mut DbConn, member: &OrgMember, ip: Option<&str>, now: NaiveDateTime) -> Result<(), OrgError> {
+pub fn delete(
+    conn: &mut DbConn,
+    member: &OrgMember,
+    ip: Option<&str>,
+    now: NaiveDateTime,
+) -> Result<(), OrgError> {
     member.require("org:delete")?;
     let org_id = member.org_id().to_string();
     conn.transaction(|conn| {
@@ -329,7 +362,12 @@ pub struct MembershipOrg {
 }
 
 /// A user's memberships, oldest first, paged by org id.
-pub fn memberships(conn: &mut DbConn, user_id: &str, after: Option<&str>, limit: i64) -> QueryResult<Vec<MembershipView>> {
+pub fn memberships(
+    conn: &mut DbConn,
+    user_id: &str,
+    after: Option<&str>,
+    limit: i64,
+) -> QueryResult<Vec<MembershipView>> {
     let mut q = organization_members::table
         .inner_join(organizations::table)
         .inner_join(roles::table)
@@ -341,7 +379,11 @@ pub fn memberships(conn: &mut DbConn, user_id: &str, after: Option<&str>, limit:
     let rows: Vec<(Organization, Role, NaiveDateTime)> = q
         .order(organizations::id.asc())
         .limit(limit)
-        .select((Organization::as_select(), Role::as_select(), organization_members::created_at))
+        .select((
+            Organization::as_select(),
+            Role::as_select(),
+            organization_members::created_at,
+        ))
         .load(conn)?;
     Ok(rows
         .into_iter()

@@ -40,8 +40,28 @@ enum Command {
         #[command(subcommand)]
         action: ClientsCommand,
     },
+    /// Admin shortcuts for organizations.
+    Orgs {
+        #[command(subcommand)]
+        action: OrgsCommand,
+    },
     /// Load generator: drives a running server and prints throughput and latency.
     Bench(tessera::bench::BenchArgs),
+}
+
+#[derive(Subcommand)]
+enum OrgsCommand {
+    /// List organizations.
+    List,
+    /// Show an organization (id or slug) with its owners and members.
+    Show { org: String },
+    /// Let a client get org-scoped client-credentials tokens (`organization=`) for an org.
+    GrantClient {
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        client: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -171,6 +191,7 @@ async fn run(command: Command, settings: Settings) -> Result<(), String> {
         }
         Command::Keys { action } => keys_command(action, &settings, clock.as_ref()),
         Command::Clients { action } => clients_command(action, &settings, clock.as_ref()).await,
+        Command::Orgs { action } => orgs_command(action, &settings, clock.as_ref()).await,
         Command::Bench(args) => tessera::bench::run(args).await,
     }
 }
@@ -309,6 +330,60 @@ async fn clients_command(
                 } else {
                     Err(format!("no client `{id}`"))
                 }
+            }
+        }
+    })
+    .await
+    .map_err(|e| e.to_string())?
+}
+
+async fn orgs_command(
+    action: OrgsCommand,
+    settings: &Settings,
+    clock: &dyn Clock,
+) -> Result<(), String> {
+    let db_settings = settings.database.clone();
+    let now = clock.now_naive();
+    tokio::task::spawn_blocking(move || -> Result<(), String> {
+        let db = tessera::db::Db::connect(&db_settings).map_err(|e| e.to_string())?;
+        db.migrate().map_err(|e| e.to_string())?;
+        let mut conn = db.get().map_err(|e| e.to_string())?;
+        match action {
+            OrgsCommand::List => {
+                println!("ID\tSLUG\tNAME\tPERSONAL");
+                let mut after: Option<String> = None;
+                loop {
+                    let page = tessera::orgs::admin::list_orgs(&mut conn, after.as_deref(), 200)
+                        .map_err(|e| e.to_string())?;
+                    for o in &page {
+                        println!("{}\t{}\t{}\t{}", o.id, o.slug, o.name, o.personal);
+                    }
+                    match page.last() {
+                        Some(last) if page.len() == 200 => after = Some(last.id.clone()),
+                        _ => break,
+                    }
+                }
+                Ok(())
+            }
+            OrgsCommand::Show { org } => {
+                let report =
+                    tessera::orgs::admin::org_report(&mut conn, &org).map_err(|e| e.to_string())?;
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
+                );
+                Ok(())
+            }
+            OrgsCommand::GrantClient { org, client } => {
+                if tessera::oauth::client::find(&mut conn, &client)
+                    .map_err(|e| e.to_string())?
+                    .is_none()
+                {
+                    return Err(format!("no client `{client}`"));
+                }
+                let id = tessera::orgs::claims::grant_client(&mut conn, &client, &org, now)?;
+                println!("client {client} may now request organization={id}");
+                Ok(())
             }
         }
     })

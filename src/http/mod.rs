@@ -62,45 +62,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                     web::PathConfig::default()
                         .error_handler(|e, _| ApiError::bad_request(e.to_string()).into()),
                 )
-                .route("/me", web::get().to(api::me::me))
-                .route("/switch-org", web::post().to(api::me::switch_org))
-                .route("/orgs", web::post().to(api::orgs::create))
-                .route("/orgs", web::get().to(api::orgs::list_mine))
-                .route("/orgs/{org}", web::get().to(api::orgs::get))
-                .route("/orgs/{org}", web::patch().to(api::orgs::update))
-                .route("/orgs/{org}", web::delete().to(api::orgs::delete))
-                .route(
-                    "/orgs/{org}/members",
-                    web::get().to(api::orgs::list_members),
-                )
-                .route(
-                    "/orgs/{org}/members/{user_id}",
-                    web::patch().to(api::orgs::change_role),
-                )
-                .route(
-                    "/orgs/{org}/members/{user_id}",
-                    web::delete().to(api::orgs::remove_member),
-                )
-                .route("/orgs/{org}/leave", web::post().to(api::orgs::leave))
-                .route(
-                    "/orgs/{org}/transfer-ownership",
-                    web::post().to(api::orgs::transfer),
-                )
-                .route("/orgs/{org}/roles", web::get().to(api::orgs::list_roles))
-                .route("/orgs/{org}/roles", web::post().to(api::orgs::create_role))
-                .route(
-                    "/orgs/{org}/roles/{role_id}",
-                    web::patch().to(api::orgs::update_role),
-                )
-                .route(
-                    "/orgs/{org}/roles/{role_id}",
-                    web::delete().to(api::orgs::delete_role),
-                )
-                .route("/orgs/{org}/audit-log", web::get().to(api::orgs::audit_log))
-                .route("/admin/users", web::get().to(api::admin::users))
-                .route("/admin/orgs", web::get().to(api::admin::list_orgs))
-                .route("/admin/orgs", web::post().to(api::admin::create_org))
-                .route("/admin/orgs/{org}", web::get().to(api::admin::org)),
+                .route("/openapi.json", web::get().to(api::openapi::document))
+                .configure(api::routes),
         );
 }
 

@@ -8,7 +8,64 @@
 
 pub mod admin;
 pub mod me;
+pub mod openapi;
 pub mod orgs;
+
+/// One row of the org API's route table: what the OpenAPI document is built from.
+#[derive(Debug, Clone, Copy)]
+pub struct ApiRoute {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub summary: &'static str,
+    /// `user`, `admin` or `member:<permission>`.
+    pub access: &'static str,
+    pub request: Option<&'static str>,
+    pub success: u16,
+}
+
+/// Declares the routes once: registers the handlers and lists them for OpenAPI,
+/// so the published document cannot drift from what is served.
+macro_rules! api_routes {
+    ($( $method:ident $path:literal => $handler:path, $success:literal, $access:literal, $request:expr, $summary:literal; )*) => {
+        pub fn routes(cfg: &mut web::ServiceConfig) {
+            $( cfg.route($path, web::$method().to($handler)); )*
+        }
+        pub const ROUTES: &[ApiRoute] = &[
+            $( ApiRoute {
+                method: stringify!($method),
+                path: $path,
+                summary: $summary,
+                access: $access,
+                request: $request,
+                success: $success,
+            }, )*
+        ];
+    };
+}
+
+api_routes! {
+    get "/me" => me::me, 200, "user", None, "Profile, memberships with role and permissions, active org";
+    post "/switch-org" => me::switch_org, 200, "user", Some("SwitchOrg"), "Rotate the refresh token and get tokens for another org";
+    post "/orgs" => orgs::create, 201, "user", Some("CreateOrg"), "Create an org; the caller becomes its owner";
+    get "/orgs" => orgs::list_mine, 200, "user", None, "The caller's orgs (paged)";
+    get "/orgs/{org}" => orgs::get, 200, "member:org:read", None, "Read an org";
+    patch "/orgs/{org}" => orgs::update, 200, "member:org:manage", Some("OrgChanges"), "Update name, slug, logo_url, metadata";
+    delete "/orgs/{org}" => orgs::delete, 204, "member:org:delete", None, "Delete the org (memberships, roles, invitations, domains cascade)";
+    get "/orgs/{org}/members" => orgs::list_members, 200, "member:org:members:read", None, "List members (paged)";
+    patch "/orgs/{org}/members/{user_id}" => orgs::change_role, 200, "member:org:members:write", Some("RoleChange"), "Change a member's role";
+    delete "/orgs/{org}/members/{user_id}" => orgs::remove_member, 204, "member:org:members:write", None, "Remove a member";
+    post "/orgs/{org}/leave" => orgs::leave, 204, "member", None, "Leave the org";
+    post "/orgs/{org}/transfer-ownership" => orgs::transfer, 204, "member:owner", Some("Transfer"), "Make another member the owner; the caller becomes admin";
+    get "/orgs/{org}/roles" => orgs::list_roles, 200, "member:org:roles", None, "Built-in and custom roles";
+    post "/orgs/{org}/roles" => orgs::create_role, 201, "member:org:roles", Some("RoleInput"), "Create a custom role";
+    patch "/orgs/{org}/roles/{role_id}" => orgs::update_role, 200, "member:org:roles", Some("RoleInput"), "Rename a custom role or change its permissions";
+    delete "/orgs/{org}/roles/{role_id}" => orgs::delete_role, 204, "member:org:roles", None, "Delete a custom role (refused while assigned)";
+    get "/orgs/{org}/audit-log" => orgs::audit_log, 200, "member:org:audit:read", None, "Audit events, newest first (paged)";
+    get "/admin/users" => admin::users, 200, "admin", None, "Find users by ?email= or ?id=, with owned orgs and memberships";
+    get "/admin/orgs" => admin::list_orgs, 200, "admin", None, "All orgs (paged)";
+    post "/admin/orgs" => admin::create_org, 201, "admin", Some("AdminCreateOrg"), "Create an org for an owner";
+    get "/admin/orgs/{org}" => admin::org, 200, "admin", None, "An org with its owners and members";
+}
 
 use actix_web::dev::Payload;
 use actix_web::http::{header, StatusCode};

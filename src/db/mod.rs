@@ -4,6 +4,7 @@
 //! scheme; [`Db`] is the r2d2 pool plus a helper that runs diesel calls on
 //! the blocking thread pool so async workers only do I/O.
 
+pub mod dialect;
 pub mod models;
 pub mod schema;
 

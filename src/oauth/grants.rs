@@ -202,7 +202,7 @@ pub fn authorization_code(
         ));
     }
     let hash = secrets::hash_token(code);
-    let outcome = conn.transaction::<Outcome, OAuthError, _>(|conn| {
+    let outcome = crate::db::dialect::write_tx::<Outcome, OAuthError, _>(conn, |conn| {
         let Some(row) = authorization_codes::table
             .find(&hash)
             .select(AuthorizationCode::as_select())
@@ -355,20 +355,26 @@ pub fn refresh_token(
     }
     let requested = scope.map(Scope::parse).transpose()?;
     let hash = secrets::hash_token(token);
-    let outcome = conn.transaction::<Outcome, OAuthError, _>(|conn| {
+    let outcome = crate::db::dialect::write_tx::<Outcome, OAuthError, _>(conn, |conn| {
         let Some(row) = refresh_tokens::table
             .filter(refresh_tokens::token_hash.eq(&hash))
             .select(RefreshToken::as_select())
             .first(conn)
             .optional()?
         else {
-            return Ok(Outcome::Fail(OAuthError::InvalidGrant("unknown refresh token".into())));
+            return Ok(Outcome::Fail(OAuthError::InvalidGrant(
+                "unknown refresh token".into(),
+            )));
         };
         if row.client_id != client.id {
-            return Ok(Outcome::Fail(OAuthError::InvalidGrant("refresh token was issued to another client".into())));
+            return Ok(Outcome::Fail(OAuthError::InvalidGrant(
+                "refresh token was issued to another client".into(),
+            )));
         }
         if row.revoked_at.is_some() {
-            return Ok(Outcome::Fail(OAuthError::InvalidGrant("refresh token revoked".into())));
+            return Ok(Outcome::Fail(OAuthError::InvalidGrant(
+                "refresh token revoked".into(),
+            )));
         }
         let reuse = |conn: &mut DbConn| -> Result<Outcome, OAuthError> {
             revoke_family(conn, &row.family_id, now)?;
@@ -393,7 +399,9 @@ pub fn refresh_token(
             return reuse(conn);
         }
         if row.family_expires_at <= now || row.idle_expires_at <= now {
-            return Ok(Outcome::Fail(OAuthError::InvalidGrant("refresh token expired".into())));
+            return Ok(Outcome::Fail(OAuthError::InvalidGrant(
+                "refresh token expired".into(),
+            )));
         }
         let granted = Scope::parse(&row.scope)?;
         let scope = match &requested {

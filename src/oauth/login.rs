@@ -52,7 +52,7 @@ pub fn complete(
     now: NaiveDateTime,
 ) -> Result<LoginResult, OAuthError> {
     let request = authorize::request_of(tx);
-    conn.transaction::<LoginResult, OAuthError, _>(|conn| {
+    crate::db::dialect::write_tx::<LoginResult, OAuthError, _>(conn, |conn| {
         let (user, provisioned) = accounts::provision(conn, profile, now)?;
         if provisioned == Provisioned::Created && settings.orgs.personal_org {
             let display = user

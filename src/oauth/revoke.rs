@@ -104,7 +104,7 @@ pub fn revoke(
                 "the token was issued to another client".into(),
             ));
         }
-        conn.transaction(|conn| revoke_family(conn, &rt.family_id, now))?;
+        crate::db::dialect::write_tx(conn, |conn| revoke_family(conn, &rt.family_id, now))?;
         return Ok(());
     }
     if let Ok((header, claims)) = keys.verify(token) {

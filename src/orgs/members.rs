@@ -106,7 +106,7 @@ pub fn change_role(
 ) -> Result<Role, OrgError> {
     member.require("org:members:write")?;
     let org_id = member.org_id().to_string();
-    conn.transaction(|conn| {
+    crate::db::dialect::write_tx(conn, |conn| {
         lock_org(conn, &org_id)?;
         let new_role = find_role(conn, &org_id, role_ref)?
             .ok_or_else(|| OrgError::invalid("role", format!("unknown role `{role_ref}`")))?;
@@ -206,7 +206,7 @@ pub fn remove(
 ) -> Result<(), OrgError> {
     member.require("org:members:write")?;
     let org_id = member.org_id().to_string();
-    conn.transaction(|conn| {
+    crate::db::dialect::write_tx(conn, |conn| {
         lock_org(conn, &org_id)?;
         let current = target_role(conn, &org_id, target_user)?;
         member.require_all(&current.permission_list(), "this member's role")?;
@@ -240,7 +240,7 @@ pub fn leave(
 ) -> Result<(), OrgError> {
     let org_id = member.org_id().to_string();
     let user_id = member.user_id().to_string();
-    conn.transaction(|conn| {
+    crate::db::dialect::write_tx(conn, |conn| {
         lock_org(conn, &org_id)?;
         let current = target_role(conn, &org_id, &user_id)?;
         if current.id == OWNER && owner_count(conn, &org_id)? <= 1 {
@@ -285,7 +285,7 @@ pub fn transfer_ownership(
         ));
     }
     let org_id = member.org_id().to_string();
-    conn.transaction(|conn| {
+    crate::db::dialect::write_tx(conn, |conn| {
         lock_org(conn, &org_id)?;
         let current = target_role(conn, &org_id, target_user)?;
         let set_role = |conn: &mut DbConn, user: &str, role: &str| {
@@ -294,7 +294,10 @@ pub fn transfer_ownership(
                     .filter(organization_members::org_id.eq(&org_id))
                     .filter(organization_members::user_id.eq(user)),
             )
-            .set((organization_members::role_id.eq(role), organization_members::updated_at.eq(now)))
+            .set((
+                organization_members::role_id.eq(role),
+                organization_members::updated_at.eq(now),
+            ))
             .execute(conn)
         };
         set_role(conn, target_user, OWNER)?;

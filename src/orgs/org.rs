@@ -102,10 +102,13 @@ pub fn create(
 ) -> Result<Organization, OrgError> {
     let name = check_name("name", new.name, 100)?;
     let explicit = new.slug.map(Slug::parse).transpose()?;
-    conn.transaction(|conn| {
+    crate::db::dialect::write_tx(conn, |conn| {
         let slug = match &explicit {
             Some(s) if slug_taken(conn, s.as_str())? => {
-                return Err(OrgError::Conflict(format!("the slug `{}` is taken", s.as_str())))
+                return Err(OrgError::Conflict(format!(
+                    "the slug `{}` is taken",
+                    s.as_str()
+                )))
             }
             Some(s) => s.as_str().to_string(),
             None => unique_slug_from(conn, &name)?,
@@ -122,10 +125,14 @@ pub fn create(
             created_at: now,
             updated_at: now,
         };
-        match diesel::insert_into(organizations::table).values(&row).execute(conn) {
-            Err(diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)) => {
-                return Err(OrgError::Conflict(format!("the slug `{slug}` is taken")))
-            }
+        match diesel::insert_into(organizations::table)
+            .values(&row)
+            .execute(conn)
+        {
+            Err(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::UniqueViolation,
+                _,
+            )) => return Err(OrgError::Conflict(format!("the slug `{slug}` is taken"))),
             other => other?,
         };
         diesel::insert_into(organization_members::table)
@@ -147,7 +154,8 @@ pub fn create(
                     org_id: Some(id.clone()),
                     name: r.name.clone(),
                     description: r.description.clone(),
-                    permissions: serde_json::to_string(&r.permissions).unwrap_or_else(|_| "[]".into()),
+                    permissions: serde_json::to_string(&r.permissions)
+                        .unwrap_or_else(|_| "[]".into()),
                     built_in: false,
                     created_at: now,
                     updated_at: now,
@@ -256,7 +264,7 @@ pub fn update(
         None => None,
     };
     let org_id = member.org_id().to_string();
-    conn.transaction(|conn| {
+    crate::db::dialect::write_tx(conn, |conn| {
         if let Some(s) = &slug {
             let taken: Option<String> = organizations::table
                 .filter(organizations::slug.eq(s.as_str()))
@@ -325,7 +333,7 @@ pub fn delete(
 ) -> Result<(), OrgError> {
     member.require("org:delete")?;
     let org_id = member.org_id().to_string();
-    conn.transaction(|conn| {
+    crate::db::dialect::write_tx(conn, |conn| {
         audit::record(
             conn,
             audit::Event {

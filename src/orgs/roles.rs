@@ -141,7 +141,7 @@ pub fn create(
     }
     let perms = check_permissions(member, &input.permissions.unwrap_or_default())?;
     let org_id = member.org_id().to_string();
-    conn.transaction(|conn| {
+    crate::db::dialect::write_tx(conn, |conn| {
         if name_taken(conn, &org_id, &name, None)? {
             return Err(OrgError::Conflict(format!("a role named `{name}` exists")));
         }
@@ -211,7 +211,7 @@ pub fn update(
         ));
     }
     let org_id = member.org_id().to_string();
-    conn.transaction(|conn| {
+    crate::db::dialect::write_tx(conn, |conn| {
         let role = own_role(conn, member, role_id)?;
         // Editing a role you could not grant would let you escalate its holders.
         member.require_all(&role.permission_list(), "the role")?;
@@ -265,7 +265,7 @@ pub fn delete(
 ) -> Result<(), OrgError> {
     member.require("org:roles")?;
     let org_id = member.org_id().to_string();
-    conn.transaction(|conn| {
+    crate::db::dialect::write_tx(conn, |conn| {
         let role = own_role(conn, member, role_id)?;
         member.require_all(&role.permission_list(), "the role")?;
         let in_use: i64 = organization_members::table

@@ -28,6 +28,7 @@ both_backends!(
     logout_validates_the_redirect,
     userinfo_needs_a_valid_token,
     cors_only_for_registered_origins,
+    concurrent_refreshes_all_succeed,
 );
 
 async fn full_flow_with_the_openidconnect_crate(b: Backend) {
@@ -1458,4 +1459,44 @@ fn clients_cli_round_trip() {
     let orgs = run(&["orgs", "list"]);
     assert!(orgs.status.success());
     assert!(!run(&["orgs", "show", "nope"]).status.success());
+}
+
+async fn concurrent_refreshes_all_succeed(b: Backend) {
+    let app = TestApp::spawn_with(b, |s| s.server.workers = 2).await;
+    let client = app.web_client().await;
+    let mut tokens = Vec::new();
+    for i in 0..12 {
+        tokens.push(
+            app.login(&client, &format!("c{i}@example.com"))
+                .await
+                .refresh_token
+                .unwrap(),
+        );
+    }
+    for _round in 0..3 {
+        let calls = tokens.iter().map(|rt| {
+            let app = &app;
+            let client = &client;
+            async move {
+                app.token(
+                    client,
+                    &[("grant_type", "refresh_token"), ("refresh_token", rt)],
+                )
+                .await
+            }
+        });
+        let results = futures_util::future::join_all(calls).await;
+        let mut next = Vec::new();
+        for r in results {
+            assert_eq!(r.status(), 200, "a concurrent refresh failed");
+            next.push(
+                r.json::<crate::helpers::Tokens>()
+                    .await
+                    .unwrap()
+                    .refresh_token
+                    .unwrap(),
+            );
+        }
+        tokens = next;
+    }
 }

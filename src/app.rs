@@ -26,6 +26,7 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub connectors: Arc<Connectors>,
     pub cors: Arc<OriginCache>,
+    pub clients: Arc<crate::oauth::client::ClientCache>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -82,6 +83,7 @@ impl AppState {
             metrics: Arc::new(Metrics::new()),
             connectors: Arc::new(connectors),
             cors: Arc::new(OriginCache::default()),
+            clients: Arc::new(crate::oauth::client::ClientCache::default()),
         })
     }
 }

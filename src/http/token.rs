@@ -75,66 +75,83 @@ pub async fn token(
         .map_err(|e| OAuthError::InvalidRequest(format!("{grant}: {e}")))?;
     let grant_type = request.grant_type();
     let now = state.clock.now_naive();
+    let client = authenticate(&state, presented).await?;
     let st = state.clone();
     let ip = ip(&req);
-    let plan = state
-        .db
-        .run(move |conn| {
-            let client = client::authenticate(conn, presented)?;
-            let extras = crate::orgs::claims::extras(&st.settings, now);
-            match request {
-                TokenRequest::AuthorizationCode {
-                    code,
-                    redirect_uri,
-                    code_verifier,
-                } => grants::authorization_code(
-                    conn,
-                    &st.settings,
-                    &client,
-                    &code,
-                    redirect_uri.as_deref(),
-                    code_verifier.as_deref(),
-                    &extras,
-                    now,
-                ),
-                TokenRequest::RefreshToken {
-                    refresh_token,
-                    scope,
-                    organization,
-                } => grants::refresh_token(
-                    conn,
-                    &st.settings,
-                    &client,
-                    &refresh_token,
-                    scope.as_deref(),
-                    organization.as_deref(),
-                    &extras,
-                    ip.as_deref(),
-                    now,
-                ),
-                TokenRequest::ClientCredentials {
-                    scope,
-                    audience,
-                    organization,
-                } => {
-                    let org_claims = crate::orgs::claims::m2m(
-                        conn,
-                        &st.settings,
-                        &client,
-                        organization.as_deref(),
-                    )?;
-                    grants::client_credentials(
-                        &st.settings,
-                        &client,
-                        scope.as_deref(),
-                        audience.as_deref(),
-                        org_claims,
-                        now,
-                    )
-                }
-            }
-        })
-        .await?;
+    let plan = match request {
+        // The hot path: no database at all.
+        TokenRequest::ClientCredentials {
+            scope,
+            audience,
+            organization: None,
+        } => grants::client_credentials(
+            &state.settings,
+            &client,
+            scope.as_deref(),
+            audience.as_deref(),
+            serde_json::Map::new(),
+            now,
+        )?,
+        request => {
+            state
+                .db
+                .run(move |conn| {
+                    let extras = crate::orgs::claims::extras(&st.settings, now);
+                    match request {
+                        TokenRequest::AuthorizationCode {
+                            code,
+                            redirect_uri,
+                            code_verifier,
+                        } => grants::authorization_code(
+                            conn,
+                            &st.settings,
+                            &client,
+                            &code,
+                            redirect_uri.as_deref(),
+                            code_verifier.as_deref(),
+                            &extras,
+                            now,
+                        ),
+                        TokenRequest::RefreshToken {
+                            refresh_token,
+                            scope,
+                            organization,
+                        } => grants::refresh_token(
+                            conn,
+                            &st.settings,
+                            &client,
+                            &refresh_token,
+                            scope.as_deref(),
+                            organization.as_deref(),
+                            &extras,
+                            ip.as_deref(),
+                            now,
+                        ),
+                        TokenRequest::ClientCredentials {
+                            scope,
+                            audience,
+                            organization,
+                        } => {
+                            let org_claims = crate::orgs::claims::m2m(
+                                conn,
+                                &st.settings,
+                                &client,
+                                organization.as_deref(),
+                            )?;
+                            grants::client_credentials(
+                                &st.settings,
+                                &client,
+                                scope.as_deref(),
+                                audience.as_deref(),
+                                org_claims,
+                                now,
+                            )
+                        }
+                    }
+                })
+                .await?
+        }
+    };
     let response = plan.sign(&state.keys).await?;
     state.metrics.inc(
         "tessera_tokens_issued_total",
@@ -142,6 +159,30 @@ pub async fn token(
         vec![("grant_type", grant_type.to_string())],
     );
     Ok(no_store(HttpResponse::Ok().json(response)))
+}
+
+/// Client authentication through the short-lived client cache.
+async fn authenticate(
+    state: &AppState,
+    presented: Option<PresentedClient>,
+) -> Result<client::Client, OAuthError> {
+    let p = presented
+        .ok_or_else(|| OAuthError::InvalidClient("client authentication is required".into()))?;
+    let found = match state.clients.get(&p.client_id) {
+        Some(c) => Some(c),
+        None => {
+            let id = p.client_id.clone();
+            let c = state
+                .db
+                .run(move |conn| client::find(conn, &id).map_err(OAuthError::from))
+                .await?;
+            if let Some(c) = &c {
+                state.clients.put(c);
+            }
+            c
+        }
+    };
+    client::verify(found, p)
 }
 
 /// RFC 7662 §2.

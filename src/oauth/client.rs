@@ -427,6 +427,11 @@ pub fn authenticate(
     let p = presented
         .ok_or_else(|| OAuthError::InvalidClient("client authentication is required".into()))?;
     let client = find(conn, &p.client_id)?;
+    verify(client, p)
+}
+
+/// Checks presented credentials against a (possibly absent) client.
+pub fn verify(client: Option<Client>, p: PresentedClient) -> Result<Client, OAuthError> {
     // Same failure for an unknown client and a wrong secret.
     let fail = || OAuthError::InvalidClient("client authentication failed".into());
     let client = client.ok_or_else(fail)?;
@@ -439,5 +444,35 @@ pub fn authenticate(
             Ok(client)
         }
         _ => Err(fail()),
+    }
+}
+
+/// A short-lived in-process cache of client rows, so the token endpoint's
+/// hot path (client credentials) needs no database round trip. A client
+/// removed or changed by the CLI takes effect within [`ClientCache::TTL`].
+#[derive(Default)]
+pub struct ClientCache(
+    std::sync::RwLock<std::collections::HashMap<String, (std::time::Instant, Client)>>,
+);
+
+impl ClientCache {
+    pub const TTL: std::time::Duration = std::time::Duration::from_secs(5);
+
+    pub fn get(&self, id: &str) -> Option<Client> {
+        let map = self.0.read().unwrap_or_else(|p| p.into_inner());
+        map.get(id)
+            .filter(|(at, _)| at.elapsed() < Self::TTL)
+            .map(|(_, c)| c.clone())
+    }
+
+    pub fn put(&self, client: &Client) {
+        let mut map = self.0.write().unwrap_or_else(|p| p.into_inner());
+        if map.len() > 10_000 {
+            map.retain(|_, (at, _)| at.elapsed() < Self::TTL);
+        }
+        map.insert(
+            client.id.clone(),
+            (std::time::Instant::now(), client.clone()),
+        );
     }
 }

@@ -34,25 +34,20 @@ impl OrgMember {
     /// The caller's membership of `org_ref` (id or slug), or `None` when the
     /// org does not exist or the user is not a member — indistinguishable.
     pub fn load(conn: &mut DbConn, user_id: &str, org_ref: &str) -> QueryResult<Option<Self>> {
-        let Some(org) = find_org(conn, org_ref)? else {
-            return Ok(None);
-        };
-        Self::load_in(conn, user_id, org)
-    }
-
-    pub fn load_in(
-        conn: &mut DbConn,
-        user_id: &str,
-        org: Organization,
-    ) -> QueryResult<Option<Self>> {
-        let role: Option<Role> = organization_members::table
+        // One query: this runs on every refresh and every org API call.
+        let row: Option<(Organization, Role)> = organization_members::table
+            .inner_join(organizations::table)
             .inner_join(roles::table)
-            .filter(organization_members::org_id.eq(&org.id))
+            .filter(
+                organizations::id
+                    .eq(org_ref)
+                    .or(organizations::slug.eq(org_ref)),
+            )
             .filter(organization_members::user_id.eq(user_id))
-            .select(Role::as_select())
+            .select((Organization::as_select(), Role::as_select()))
             .first(conn)
             .optional()?;
-        Ok(role.map(|role| {
+        Ok(row.map(|(org, role)| {
             let permissions = role.permission_list();
             Self {
                 org,

@@ -620,6 +620,13 @@ mod tests {
     }
 
     #[test]
+    fn example_config_is_valid() {
+        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/example.toml");
+        let s = Settings::load_from(Some(&p), &[]).unwrap();
+        assert_eq!(s.server.bind, Settings::default().server.bind);
+    }
+
+    #[test]
     fn production_refuses_dev_connector() {
         let msg = Settings::load_from(
             None,

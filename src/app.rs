@@ -27,6 +27,7 @@ pub struct AppState {
     pub connectors: Arc<Connectors>,
     pub cors: Arc<OriginCache>,
     pub clients: Arc<crate::oauth::client::ClientCache>,
+    pub mailer: Arc<crate::mail::Mailer>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -75,6 +76,8 @@ impl AppState {
         let http = crate::upstream::http_client()
             .map_err(|e| StartError::Other(format!("HTTP client: {e}")))?;
         let connectors = Connectors::from_settings(&settings, http);
+        let mailer = crate::mail::Mailer::from_settings(settings.smtp.as_ref())
+            .map_err(StartError::Other)?;
         Ok(Self {
             settings: Arc::new(settings),
             db,
@@ -84,6 +87,7 @@ impl AppState {
             connectors: Arc::new(connectors),
             cors: Arc::new(OriginCache::default()),
             clients: Arc::new(crate::oauth::client::ClientCache::default()),
+            mailer: Arc::new(mailer),
         })
     }
 }

@@ -90,6 +90,8 @@ pub struct Settings {
     pub claims: ClaimSettings,
     pub orgs: OrgSettings,
     pub connectors: ConnectorSettings,
+    pub invitations: InvitationSettings,
+    pub smtp: Option<SmtpSettings>,
     pub clients: Vec<ClientConfig>,
 }
 
@@ -104,6 +106,8 @@ impl Default for Settings {
             claims: ClaimSettings::default(),
             orgs: OrgSettings::default(),
             connectors: ConnectorSettings::default(),
+            invitations: InvitationSettings::default(),
+            smtp: None,
             clients: Vec::new(),
         }
     }
@@ -258,6 +262,67 @@ pub struct DefaultRole {
     pub permissions: Vec<String>,
 }
 
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InvitationSettings {
+    /// How long an invitation link stays valid.
+    pub ttl_secs: u64,
+    /// The client whose login the invitation page continues into
+    /// (`/authorize?client_id=…&invitation=…`). Unset: the page asks the
+    /// invitee to open the app, which calls `POST /api/invitations/accept`.
+    pub default_client_id: Option<String>,
+}
+
+impl Default for InvitationSettings {
+    fn default() -> Self {
+        Self {
+            ttl_secs: 7 * 24 * 3600,
+            default_client_id: None,
+        }
+    }
+}
+
+/// Outgoing mail for invitations. Without it, invitation links are logged.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpSettings {
+    pub host: String,
+    #[serde(default = "default_smtp_port")]
+    pub port: u16,
+    /// `none`, `starttls` or `tls`.
+    #[serde(default = "default_smtp_tls")]
+    pub tls: String,
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub password: Option<SecretString>,
+    pub from: String,
+    #[serde(default = "default_smtp_timeout")]
+    pub timeout_secs: u64,
+    /// Delivery attempts before an invitation is marked `delivery_failed`.
+    #[serde(default = "default_smtp_attempts")]
+    pub attempts: u32,
+    /// Pause before the second attempt; doubles each time.
+    #[serde(default = "default_smtp_backoff")]
+    pub retry_backoff_ms: u64,
+}
+
+fn default_smtp_port() -> u16 {
+    587
+}
+fn default_smtp_tls() -> String {
+    "starttls".into()
+}
+fn default_smtp_timeout() -> u64 {
+    10
+}
+fn default_smtp_attempts() -> u32 {
+    3
+}
+fn default_smtp_backoff() -> u64 {
+    1000
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct ConnectorSettings {
@@ -402,6 +467,19 @@ impl Settings {
             return Err(ConfigError::Invalid(
                 "tokens.code_ttl_secs: must be between 1 and 60 (RFC 6749 §4.1.2)".into(),
             ));
+        }
+        if let Some(smtp) = &self.smtp {
+            if !matches!(smtp.tls.as_str(), "none" | "starttls" | "tls") {
+                return Err(ConfigError::Invalid(
+                    "smtp.tls: must be none, starttls or tls".into(),
+                ));
+            }
+            if smtp.from.parse::<lettre::message::Mailbox>().is_err() {
+                return Err(ConfigError::Invalid(format!(
+                    "smtp.from: `{}` is not an email address",
+                    smtp.from
+                )));
+            }
         }
         if self.is_production() && self.connectors.dev.enabled == Some(true) {
             return Err(ConfigError::Invalid(

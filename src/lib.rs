@@ -29,6 +29,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod http;
+pub mod mail;
 pub mod metrics;
 pub mod oauth;
 pub mod orgs;

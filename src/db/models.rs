@@ -239,3 +239,26 @@ pub struct MemberRemoval {
     pub user_id: String,
     pub removed_at: NaiveDateTime,
 }
+
+use super::schema::organization_invitations;
+
+#[derive(Debug, Clone, Queryable, Selectable, Identifiable, Insertable)]
+#[diesel(table_name = organization_invitations)]
+pub struct Invitation {
+    pub id: String,
+    pub org_id: String,
+    pub email: Option<String>,
+    pub github_login: Option<String>,
+    pub github_id: Option<String>,
+    pub role_id: String,
+    pub token_hash: String,
+    pub inviter_id: Option<String>,
+    pub delivery_status: String,
+    pub expires_at: NaiveDateTime,
+    pub accepted_at: Option<NaiveDateTime>,
+    pub accepted_by: Option<String>,
+    pub declined_at: Option<NaiveDateTime>,
+    pub revoked_at: Option<NaiveDateTime>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}

@@ -52,6 +52,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/userinfo", web::get().to(userinfo::userinfo))
         .route("/userinfo", web::post().to(userinfo::userinfo))
         .route("/logout", web::get().to(logout::logout))
+        .route(
+            "/invitations/{token}",
+            web::get().to(api::invitations::page),
+        )
         .service(
             web::scope("/api")
                 .app_data(

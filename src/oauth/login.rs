@@ -75,7 +75,31 @@ pub fn complete(
             Duration::seconds(i64::try_from(settings.tokens.session_ttl_secs).unwrap_or(86400));
         let (session, cookie) =
             super::session::create(conn, &user.id, &profile.provider, now, ttl)?;
-        let choice = match resolve_org(conn, &request, &user) {
+        // An invitation accepted as part of the login decides the org.
+        let invited = match &request.invitation {
+            Some(token) => match crate::orgs::invitations::accept(conn, token, &user, ip, now) {
+                Ok(outcome) => Some(outcome.org_id().to_string()),
+                Err(e) => {
+                    authorize::delete_transaction(conn, &tx.id)?;
+                    let msg = match e {
+                        crate::orgs::OrgError::Db(db) => return Err(db.into()),
+                        crate::orgs::OrgError::NotFound(_) => {
+                            crate::orgs::invitations::TokenProblem::Unknown
+                                .message()
+                                .to_string()
+                        }
+                        other => other.to_string(),
+                    };
+                    return Ok(Err((request.clone(), OAuthError::AccessDenied(msg))));
+                }
+            },
+            None => None,
+        };
+        let choice = match invited {
+            Some(org) => Ok(OrgChoice::Org(org)),
+            None => resolve_org(conn, &request, &user),
+        };
+        let choice = match choice {
             Ok(c) => c,
             Err(e) => {
                 // Keep the session (the user did log in) but not the transaction.

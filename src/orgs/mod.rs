@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod claims;
+pub mod invitations;
 pub mod members;
 pub mod membership;
 pub mod org;
@@ -41,6 +42,9 @@ pub enum OrgError {
     Forbidden(String),
     #[error("{0}")]
     Conflict(String),
+    /// Used, expired, revoked or declined: it existed and is gone.
+    #[error("{0}")]
+    Gone(String),
     #[error("{field}: {message}")]
     Invalid {
         field: &'static str,
@@ -69,6 +73,7 @@ impl From<OrgError> for ApiError {
             ),
             OrgError::Forbidden(m) => ApiError::forbidden(m),
             OrgError::Conflict(m) => ApiError::conflict(m),
+            OrgError::Gone(m) => ApiError::new(StatusCode::GONE, "gone", m),
             OrgError::Invalid { field, message } => ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "invalid_request",

@@ -5,5 +5,7 @@
 mod fakes;
 mod foundation;
 mod helpers;
+mod invitations;
 mod oauth;
 mod orgs;
+mod smtp;

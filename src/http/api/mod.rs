@@ -7,6 +7,7 @@
 //! membership was loaded; a non-member gets 404 for every org route.
 
 pub mod admin;
+pub mod invitations;
 pub mod me;
 pub mod openapi;
 pub mod orgs;
@@ -61,6 +62,13 @@ api_routes! {
     patch "/orgs/{org}/roles/{role_id}" => orgs::update_role, 200, "member:org:roles", Some("RoleInput"), "Rename a custom role or change its permissions";
     delete "/orgs/{org}/roles/{role_id}" => orgs::delete_role, 204, "member:org:roles", None, "Delete a custom role (refused while assigned)";
     get "/orgs/{org}/audit-log" => orgs::audit_log, 200, "member:org:audit:read", None, "Audit events, newest first (paged)";
+    get "/orgs/{org}/invitations" => invitations::list, 200, "member:org:invitations", None, "Pending invitations (never the token)";
+    post "/orgs/{org}/invitations" => invitations::create, 201, "member:org:invitations", Some("InvitationInput"), "Invite by email, github_login or github_id with a role; the token is in this response only";
+    delete "/orgs/{org}/invitations/{id}" => invitations::revoke, 204, "member:org:invitations", None, "Revoke a pending invitation";
+    post "/orgs/{org}/invitations/{id}/resend" => invitations::resend, 200, "member:org:invitations", None, "New token (the old one dies), expiry reset, email sent again";
+    get "/me/invitations" => invitations::mine, 200, "user", None, "Pending invitations addressed to my verified emails or GitHub identity";
+    post "/invitations/accept" => invitations::accept, 200, "user", Some("TokenBody"), "Accept an invitation addressed to me";
+    post "/invitations/decline" => invitations::decline, 204, "user", Some("TokenBody"), "Decline an invitation addressed to me";
     get "/admin/users" => admin::users, 200, "admin", None, "Find users by ?email= or ?id=, with owned orgs and memberships";
     get "/admin/orgs" => admin::list_orgs, 200, "admin", None, "All orgs (paged)";
     post "/admin/orgs" => admin::create_org, 201, "admin", Some("AdminCreateOrg"), "Create an org for an owner";

@@ -34,6 +34,11 @@ fn request_schema(name: &str) -> Value {
             json!({"name": {"type": "string"}, "slug": {"type": "string"}, "owner_id": {"type": "string"}}),
             &["name", "owner_id"],
         ),
+        "InvitationInput" => s(
+            json!({"email": {"type": "string"}, "github_login": {"type": "string"}, "github_id": {"type": ["integer", "string"]}, "role": {"type": "string"}}),
+            &["role"],
+        ),
+        "TokenBody" => s(json!({"token": {"type": "string"}}), &["token"]),
         _ => json!({"type": "object"}),
     }
 }

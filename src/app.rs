@@ -28,6 +28,9 @@ pub struct AppState {
     pub cors: Arc<OriginCache>,
     pub clients: Arc<crate::oauth::client::ClientCache>,
     pub mailer: Arc<crate::mail::Mailer>,
+    pub dns: Arc<crate::dns::Dns>,
+    /// This process's identity for job leases.
+    pub instance_id: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -78,6 +81,7 @@ impl AppState {
         let connectors = Connectors::from_settings(&settings, http);
         let mailer = crate::mail::Mailer::from_settings(settings.smtp.as_ref())
             .map_err(StartError::Other)?;
+        let dns = crate::dns::Dns::from_settings(&settings.domains).map_err(StartError::Other)?;
         Ok(Self {
             settings: Arc::new(settings),
             db,
@@ -88,6 +92,8 @@ impl AppState {
             cors: Arc::new(OriginCache::default()),
             clients: Arc::new(crate::oauth::client::ClientCache::default()),
             mailer: Arc::new(mailer),
+            dns: Arc::new(dns),
+            instance_id: uuid::Uuid::new_v4().to_string(),
         })
     }
 }
@@ -122,6 +128,7 @@ impl Application {
             .map_err(|e| StartError::Other(e.to_string()))?
             .port();
         spawn_key_reloader(&state);
+        spawn_domain_rechecker(&state);
         let workers = match state.settings.server.workers {
             0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
             n => n,
@@ -179,4 +186,74 @@ fn spawn_key_reloader(state: &AppState) {
             }
         }
     });
+}
+
+/// Re-checks verified domains every `domains.recheck_interval_secs`, in the
+/// process that holds the `domain-recheck` lease (see [`recheck_domains`]).
+fn spawn_domain_rechecker(state: &AppState) {
+    let secs = state.settings.domains.recheck_interval_secs;
+    if secs == 0 {
+        return;
+    }
+    let state = state.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(secs.clamp(10, 3600)));
+        // The first tick is immediate: skip it, domains were just verified or checked.
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            if let Err(e) = recheck_domains(&state).await {
+                tracing::error!(error = %e, "domain re-verification failed");
+            }
+        }
+    });
+}
+
+/// One round of re-verification. Only the holder of the `domain-recheck`
+/// lease (a row in `job_leases`, taken for twice the interval) runs it, so N
+/// processes on one database check each domain once. Returns how many
+/// domains were checked.
+pub async fn recheck_domains(state: &AppState) -> Result<usize, DbError> {
+    use crate::orgs::domains;
+    let interval = chrono::Duration::seconds(
+        i64::try_from(state.settings.domains.recheck_interval_secs).unwrap_or(3600),
+    );
+    let grace = chrono::Duration::seconds(
+        i64::try_from(state.settings.domains.grace_period_secs).unwrap_or(3 * 86400),
+    );
+    let now = state.clock.now_naive();
+    let holder = state.instance_id.clone();
+    let lease = interval * 2;
+    let due = state
+        .db
+        .run(move |conn| {
+            if !domains::take_lease(conn, "domain-recheck", &holder, lease, now)? {
+                return Ok(Vec::new());
+            }
+            domains::due_for_recheck(conn, interval, now).map_err(DbError::from)
+        })
+        .await?;
+    let n = due.len();
+    for row in due {
+        let answer = state.dns.txt(&domains::record_name(&row.domain)).await;
+        state.metrics.inc(
+            "tessera_dns_checks_total",
+            "DNS TXT verification lookups, by outcome",
+            vec![
+                ("kind", "recheck".into()),
+                (
+                    "outcome",
+                    crate::http::api::domains::outcome_label(&answer).into(),
+                ),
+            ],
+        );
+        let status = state
+            .db
+            .run(move |conn| {
+                domains::apply_recheck(conn, &row, &answer, grace, now).map_err(DbError::from)
+            })
+            .await?;
+        tracing::debug!(%status, "domain re-checked");
+    }
+    Ok(n)
 }

@@ -92,6 +92,7 @@ pub struct Settings {
     pub connectors: ConnectorSettings,
     pub invitations: InvitationSettings,
     pub smtp: Option<SmtpSettings>,
+    pub domains: DomainSettings,
     pub clients: Vec<ClientConfig>,
 }
 
@@ -108,6 +109,7 @@ impl Default for Settings {
             connectors: ConnectorSettings::default(),
             invitations: InvitationSettings::default(),
             smtp: None,
+            domains: DomainSettings::default(),
             clients: Vec::new(),
         }
     }
@@ -278,6 +280,72 @@ impl Default for InvitationSettings {
         Self {
             ttl_secs: 7 * 24 * 3600,
             default_client_id: None,
+        }
+    }
+}
+
+/// Verified domains: DNS resolver, free-mail list, re-verification.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DomainSettings {
+    /// `ip:port` of the nameservers to ask; empty = the system resolver.
+    pub nameservers: Vec<String>,
+    /// `udp` or `tcp`.
+    pub protocol: String,
+    pub timeout_ms: u64,
+    pub attempts: usize,
+    /// Domains that anyone can get an address at: never verifiable.
+    pub free_mail: Vec<String>,
+    /// How often verified domains are re-checked (0 = never).
+    pub recheck_interval_secs: u64,
+    /// How long a domain may fail re-checks before it becomes unverified.
+    pub grace_period_secs: u64,
+}
+
+impl Default for DomainSettings {
+    fn default() -> Self {
+        Self {
+            nameservers: Vec::new(),
+            protocol: "udp".into(),
+            timeout_ms: 3000,
+            attempts: 2,
+            free_mail: [
+                "gmail.com",
+                "googlemail.com",
+                "outlook.com",
+                "hotmail.com",
+                "live.com",
+                "msn.com",
+                "yahoo.com",
+                "ymail.com",
+                "icloud.com",
+                "me.com",
+                "mac.com",
+                "aol.com",
+                "proton.me",
+                "protonmail.com",
+                "pm.me",
+                "gmx.com",
+                "gmx.net",
+                "gmx.de",
+                "web.de",
+                "mail.com",
+                "yandex.com",
+                "yandex.ru",
+                "mail.ru",
+                "zoho.com",
+                "qq.com",
+                "163.com",
+                "126.com",
+                "fastmail.com",
+                "tutanota.com",
+                "hey.com",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+            recheck_interval_secs: 3600,
+            grace_period_secs: 72 * 3600,
         }
     }
 }
@@ -467,6 +535,18 @@ impl Settings {
             return Err(ConfigError::Invalid(
                 "tokens.code_ttl_secs: must be between 1 and 60 (RFC 6749 §4.1.2)".into(),
             ));
+        }
+        if !matches!(self.domains.protocol.as_str(), "udp" | "tcp") {
+            return Err(ConfigError::Invalid(
+                "domains.protocol: must be udp or tcp".into(),
+            ));
+        }
+        for ns in &self.domains.nameservers {
+            if ns.parse::<std::net::SocketAddr>().is_err() {
+                return Err(ConfigError::Invalid(format!(
+                    "domains.nameservers: `{ns}` is not ip:port"
+                )));
+            }
         }
         if let Some(smtp) = &self.smtp {
             if !matches!(smtp.tls.as_str(), "none" | "starttls" | "tls") {

@@ -27,6 +27,7 @@ pub mod bench;
 pub mod clock;
 pub mod config;
 pub mod db;
+pub mod dns;
 pub mod error;
 pub mod http;
 pub mod mail;

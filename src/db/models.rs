@@ -262,3 +262,23 @@ pub struct Invitation {
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
 }
+
+use super::schema::organization_domains;
+
+#[derive(Debug, Clone, Queryable, Selectable, Identifiable, Insertable)]
+#[diesel(table_name = organization_domains)]
+pub struct OrgDomain {
+    pub id: String,
+    pub org_id: String,
+    pub domain: String,
+    pub verification_token: String,
+    pub status: String,
+    pub auto_enroll: bool,
+    pub enroll_role_id: Option<String>,
+    pub record_seen: Option<String>,
+    pub verified_at: Option<NaiveDateTime>,
+    pub last_checked_at: Option<NaiveDateTime>,
+    pub failing_since: Option<NaiveDateTime>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}

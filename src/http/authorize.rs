@@ -114,9 +114,19 @@ pub async fn authorize(state: web::Data<AppState>, req: HttpRequest) -> HttpResp
                 i64::try_from(st.settings.tokens.login_transaction_ttl_secs).unwrap_or(600),
             );
             let tx = authorize::begin_transaction(conn, &areq, &browser, now, ttl)?;
+            // Home-realm discovery: a login_hint at a verified domain whose org
+            // prefers a connection skips the chooser.
+            let mut connection = areq.connection.clone();
+            if let (None, Some(hint)) = (&connection, &areq.login_hint) {
+                if let Some((_, Some(preferred))) = crate::orgs::domains::home_realm(conn, hint)? {
+                    if connections.contains(&preferred) {
+                        connection = Some(preferred);
+                    }
+                }
+            }
             Ok(Decision::Login {
                 tx,
-                connection: areq.connection.clone(),
+                connection,
                 browser: new_browser,
             })
         })

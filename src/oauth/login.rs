@@ -69,6 +69,16 @@ pub fn complete(
             )
             .map_err(|e| OAuthError::server(e.to_string()))?;
         }
+        // Built-in stage: auto-enroll by verified domain (upstream-verified email only).
+        if let (true, Some(email)) = (profile.email_verified, profile.email.as_deref()) {
+            crate::orgs::domains::auto_enroll(
+                conn,
+                &user.id,
+                &accounts::normalize_email(email),
+                ip,
+                now,
+            )?;
+        }
         let user = accounts::find_user(conn, &user.id)?
             .ok_or_else(|| OAuthError::server("user vanished"))?;
         let ttl =
@@ -205,6 +215,14 @@ fn resolve_org(
                 "you are not a member of the organization `{o}`"
             ))),
         };
+    }
+    // Home-realm discovery: a login_hint at a verified domain selects that org for its members.
+    if let Some(hint) = &request.login_hint {
+        if let Some((org_id, _)) = crate::orgs::domains::home_realm(conn, hint)? {
+            if let Some(m) = OrgMember::load(conn, &user.id, &org_id)? {
+                return Ok(OrgChoice::Org(m.org_id().to_string()));
+            }
+        }
     }
     if client.organization_usage == OrganizationUsage::Require {
         match claims::membership_count(conn, &user.id)? {

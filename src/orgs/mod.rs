@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod claims;
+pub mod domains;
 pub mod invitations;
 pub mod members;
 pub mod membership;

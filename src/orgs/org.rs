@@ -20,6 +20,7 @@ pub struct OrgView {
     pub logo_url: Option<String>,
     pub metadata: serde_json::Value,
     pub personal: bool,
+    pub preferred_connection: Option<String>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
 }
@@ -33,6 +34,7 @@ impl From<&Organization> for OrgView {
             logo_url: o.logo_url.clone(),
             metadata: serde_json::from_str(&o.metadata).unwrap_or(serde_json::json!({})),
             personal: o.personal,
+            preferred_connection: o.preferred_connection.clone(),
             created_at: o.created_at,
             updated_at: o.updated_at,
         }
@@ -220,6 +222,8 @@ pub struct OrgChanges {
     pub slug: Option<String>,
     pub logo_url: Option<Option<String>>,
     pub metadata: Option<serde_json::Value>,
+    /// Home-realm discovery: the connection users of this org's verified domains go to.
+    pub preferred_connection: Option<Option<String>>,
 }
 
 pub fn update(
@@ -263,8 +267,21 @@ pub fn update(
         }
         None => None,
     };
+    if let Some(Some(c)) = &changes.preferred_connection {
+        if !["google", "github", "dev"].contains(&c.as_str()) {
+            return Err(OrgError::invalid(
+                "preferred_connection",
+                "must be google, github or dev",
+            ));
+        }
+    }
     let org_id = member.org_id().to_string();
     crate::db::dialect::write_tx(conn, |conn| {
+        if let Some(pc) = &changes.preferred_connection {
+            diesel::update(organizations::table.find(&org_id))
+                .set(organizations::preferred_connection.eq(pc))
+                .execute(conn)?;
+        }
         if let Some(s) = &slug {
             let taken: Option<String> = organizations::table
                 .filter(organizations::slug.eq(s.as_str()))

@@ -7,6 +7,7 @@
 //! membership was loaded; a non-member gets 404 for every org route.
 
 pub mod admin;
+pub mod domains;
 pub mod invitations;
 pub mod me;
 pub mod openapi;
@@ -66,6 +67,10 @@ api_routes! {
     post "/orgs/{org}/invitations" => invitations::create, 201, "member:org:invitations", Some("InvitationInput"), "Invite by email, github_login or github_id with a role; the token is in this response only";
     delete "/orgs/{org}/invitations/{id}" => invitations::revoke, 204, "member:org:invitations", None, "Revoke a pending invitation";
     post "/orgs/{org}/invitations/{id}/resend" => invitations::resend, 200, "member:org:invitations", None, "New token (the old one dies), expiry reset, email sent again";
+    get "/orgs/{org}/domains" => domains::list, 200, "member:org:domains", None, "Domains with their status and the TXT record to publish";
+    post "/orgs/{org}/domains" => domains::add, 201, "member:org:domains", Some("DomainInput"), "Claim a domain; answers the TXT record to publish";
+    post "/orgs/{org}/domains/{id}/verify" => domains::verify, 200, "member:org:domains", None, "Resolve the TXT record now (422 with what was found)";
+    delete "/orgs/{org}/domains/{id}" => domains::delete, 204, "member:org:domains", None, "Remove a domain";
     get "/me/invitations" => invitations::mine, 200, "user", None, "Pending invitations addressed to my verified emails or GitHub identity";
     post "/invitations/accept" => invitations::accept, 200, "user", Some("TokenBody"), "Accept an invitation addressed to me";
     post "/invitations/decline" => invitations::decline, 204, "user", Some("TokenBody"), "Decline an invitation addressed to me";

@@ -38,6 +38,10 @@ fn request_schema(name: &str) -> Value {
             json!({"email": {"type": "string"}, "github_login": {"type": "string"}, "github_id": {"type": ["integer", "string"]}, "role": {"type": "string"}}),
             &["role"],
         ),
+        "DomainInput" => s(
+            json!({"domain": {"type": "string"}, "auto_enroll": {"type": "boolean"}, "enroll_role": {"type": "string"}}),
+            &["domain"],
+        ),
         "TokenBody" => s(json!({"token": {"type": "string"}}), &["token"]),
         _ => json!({"type": "object"}),
     }

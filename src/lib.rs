@@ -18,6 +18,9 @@
 //! * [`accounts`] — users and identities: find, link by verified email, create.
 //! * [`orgs`] — organizations, members, roles, and the org claims of tokens.
 //! * [`audit`] — audit events, written in the transaction of the change.
+//! * [`mail`] — the mailer (SMTP through lettre, or the log).
+//! * [`dns`] — TXT lookups for domain verification (hickory-resolver).
+//! * [`bench`] — the `tessera bench` load generator.
 //! * [`secrets`] — CSPRNG tokens, token hashes, client-secret hashing, constant-time compare.
 
 pub mod accounts;

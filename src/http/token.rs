@@ -96,7 +96,7 @@ pub async fn token(
             state
                 .db
                 .run(move |conn| {
-                    let extras = crate::orgs::claims::extras(&st.settings, now);
+                    let extras = crate::orgs::claims::extras(&st.settings);
                     match request {
                         TokenRequest::AuthorizationCode {
                             code,

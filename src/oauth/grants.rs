@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use super::client::Client;
 use super::pkce;
-use super::revoke::{deny_jti, revoke_family};
+use super::revoke::{deny_jti, find_refresh, revoke_family};
 use super::scope::Scope;
 use super::OAuthError;
 use crate::accounts;
@@ -132,6 +132,9 @@ fn plan_user_tokens(
             &input.extras.claims.id,
         )
     });
+    if let Some(org) = &input.extras.org_id {
+        crate::orgs::claims::remember(conn, input.user, org, now)?;
+    }
     let access_exp = now + ttl(settings.tokens.access_token_ttl_secs);
     let refresh_token = if input.client.allows_grant("refresh_token") {
         let token = secrets::new_token();
@@ -354,65 +357,45 @@ pub fn refresh_token(
         ));
     }
     let requested = scope.map(Scope::parse).transpose()?;
-    let hash = secrets::hash_token(token);
+    // Phase 1, reads only: everything that can refuse the request without
+    // changing state. Keeping it out of the write transaction keeps SQLite's
+    // single writer busy for three statements instead of eight.
+    let Some(row) = find_refresh(conn, token)? else {
+        return Err(OAuthError::InvalidGrant("unknown refresh token".into()));
+    };
+    if row.client_id != client.id {
+        return Err(OAuthError::InvalidGrant(
+            "refresh token was issued to another client".into(),
+        ));
+    }
+    if row.revoked_at.is_some() {
+        return Err(OAuthError::InvalidGrant("refresh token revoked".into()));
+    }
+    if row.rotated_at.is_some() {
+        return Err(crate::db::dialect::write_tx(conn, |conn| {
+            reuse_detected(conn, &row, ip, now)
+        })?);
+    }
+    if row.family_expires_at <= now || row.idle_expires_at <= now {
+        return Err(OAuthError::InvalidGrant("refresh token expired".into()));
+    }
+    let granted = Scope::parse(&row.scope)?;
+    let scope = match &requested {
+        Some(r) if !r.is_subset_of(&granted) => {
+            return Err(OAuthError::InvalidScope(
+                "requested scope exceeds the scope originally granted".into(),
+            ))
+        }
+        Some(r) => r.clone(),
+        None => granted.clone(),
+    };
+    let user = accounts::find_user(conn, &row.user_id)?
+        .ok_or_else(|| OAuthError::InvalidGrant("the user no longer exists".into()))?;
+    let target_org = organization.or(row.org_id.as_deref());
+    // Not a member any more (or of the switch target): invalid_grant, nothing rotates.
+    let ex = extras(conn, client, &user, target_org, &scope)?;
+    // Phase 2, the write: rotate (only one request can), then issue.
     let outcome = crate::db::dialect::write_tx::<Outcome, OAuthError, _>(conn, |conn| {
-        let Some(row) = refresh_tokens::table
-            .filter(refresh_tokens::token_hash.eq(&hash))
-            .select(RefreshToken::as_select())
-            .first(conn)
-            .optional()?
-        else {
-            return Ok(Outcome::Fail(OAuthError::InvalidGrant(
-                "unknown refresh token".into(),
-            )));
-        };
-        if row.client_id != client.id {
-            return Ok(Outcome::Fail(OAuthError::InvalidGrant(
-                "refresh token was issued to another client".into(),
-            )));
-        }
-        if row.revoked_at.is_some() {
-            return Ok(Outcome::Fail(OAuthError::InvalidGrant(
-                "refresh token revoked".into(),
-            )));
-        }
-        let reuse = |conn: &mut DbConn| -> Result<Outcome, OAuthError> {
-            revoke_family(conn, &row.family_id, now)?;
-            audit::record(
-                conn,
-                audit::Event {
-                    action: "refresh_token_reuse_detected",
-                    org_id: row.org_id.as_deref(),
-                    actor: Actor::User(row.user_id.clone()),
-                    target: Some(("refresh_token_family", &row.family_id)),
-                    ip,
-                    detail: serde_json::json!({"client_id": row.client_id, "token_id": row.id}),
-                },
-                now,
-            )?;
-            tracing::warn!(family = %row.family_id, user_id = %row.user_id, "refresh token reuse detected; family revoked");
-            Ok(Outcome::Fail(OAuthError::InvalidGrant(
-                "refresh token already used; every token of this login is revoked".into(),
-            )))
-        };
-        if row.rotated_at.is_some() {
-            return reuse(conn);
-        }
-        if row.family_expires_at <= now || row.idle_expires_at <= now {
-            return Ok(Outcome::Fail(OAuthError::InvalidGrant(
-                "refresh token expired".into(),
-            )));
-        }
-        let granted = Scope::parse(&row.scope)?;
-        let scope = match &requested {
-            Some(r) if !r.is_subset_of(&granted) => {
-                return Ok(Outcome::Fail(OAuthError::InvalidScope(
-                    "requested scope exceeds the scope originally granted".into(),
-                )))
-            }
-            Some(r) => r.clone(),
-            None => granted.clone(),
-        };
         let rotated = diesel::update(
             refresh_tokens::table
                 .filter(refresh_tokens::id.eq(&row.id))
@@ -422,13 +405,19 @@ pub fn refresh_token(
         .set(refresh_tokens::rotated_at.eq(now))
         .execute(conn)?;
         if rotated == 0 {
-            return reuse(conn);
+            // Revoked or rotated by a concurrent request since phase 1.
+            let revoked = refresh_tokens::table
+                .find(&row.id)
+                .select(refresh_tokens::revoked_at)
+                .first::<Option<NaiveDateTime>>(conn)?
+                .is_some();
+            if revoked {
+                return Ok(Outcome::Fail(OAuthError::InvalidGrant(
+                    "refresh token revoked".into(),
+                )));
+            }
+            return Ok(Outcome::Fail(reuse_detected(conn, &row, ip, now)?));
         }
-        let user = accounts::find_user(conn, &row.user_id)?
-            .ok_or_else(|| OAuthError::InvalidGrant("the user no longer exists".into()))?;
-        let target_org = organization.or(row.org_id.as_deref());
-        // An error here (e.g. no longer a member) rolls back: nothing rotates.
-        let ex = extras(conn, client, &user, target_org, &scope)?;
         let (plan, _, _) = plan_user_tokens(
             conn,
             settings,
@@ -454,6 +443,33 @@ pub fn refresh_token(
         Outcome::Issue(plan) => Ok(*plan),
         Outcome::Fail(e) => Err(e),
     }
+}
+
+/// A rotated refresh token was presented again: revoke its whole family and
+/// record `refresh_token_reuse_detected`. Returns the error to answer with.
+fn reuse_detected(
+    conn: &mut DbConn,
+    row: &RefreshToken,
+    ip: Option<&str>,
+    now: NaiveDateTime,
+) -> Result<OAuthError, OAuthError> {
+    revoke_family(conn, &row.family_id, now)?;
+    audit::record(
+        conn,
+        audit::Event {
+            action: "refresh_token_reuse_detected",
+            org_id: row.org_id.as_deref(),
+            actor: Actor::User(row.user_id.clone()),
+            target: Some(("refresh_token_family", &row.family_id)),
+            ip,
+            detail: serde_json::json!({"client_id": row.client_id, "token_id": row.id}),
+        },
+        now,
+    )?;
+    tracing::warn!(family = %row.family_id, user_id = %row.user_id, "refresh token reuse detected; family revoked");
+    Ok(OAuthError::InvalidGrant(
+        "refresh token already used; every token of this login is revoked".into(),
+    ))
 }
 
 /// RFC 6749 §4.4: a token for the client itself (`sub` = client_id).

@@ -89,11 +89,11 @@ pub fn remember(
 }
 
 /// The extras stage for user tokens: org claims in access and ID tokens.
+/// Reads only; the grant remembers the active org in its write.
 /// `org` is the org chosen at login, the refresh token's org, or a switch
 /// target; the user must be a member *now*, else `invalid_grant`.
 pub fn extras(
     settings: &Settings,
-    now: NaiveDateTime,
 ) -> impl Fn(&mut DbConn, &Client, &User, Option<&str>, &Scope) -> Result<Extras, OAuthError> + '_ {
     move |conn, client, user, org, _scope| {
         if client.organization_usage == OrganizationUsage::None {
@@ -116,7 +116,6 @@ pub fn extras(
                 org_id: None,
             });
         };
-        remember(conn, user, member.org_id(), now)?;
         let claims = org_claims(settings, &member);
         Ok(Extras {
             claims: ExtraClaims {

@@ -68,7 +68,7 @@ pub async fn switch_org(
                 .ok_or_else(|| OAuthError::InvalidGrant("the refresh token is not yours".into()))?;
             let client = client::find(conn, &rt.client_id)?
                 .ok_or_else(|| OAuthError::InvalidGrant("unknown client".into()))?;
-            let extras = crate::orgs::claims::extras(&st.settings, now);
+            let extras = crate::orgs::claims::extras(&st.settings);
             grants::refresh_token(
                 conn,
                 &st.settings,

@@ -252,89 +252,82 @@ async fn clients_command(
     clock: &dyn Clock,
 ) -> Result<(), String> {
     use tessera::oauth::client;
-    let db_settings = settings.database.clone();
     let now = clock.now_naive();
-    tokio::task::spawn_blocking(move || -> Result<(), String> {
-        let db = tessera::db::Db::connect(&db_settings).map_err(|e| e.to_string())?;
-        db.migrate().map_err(|e| e.to_string())?;
-        let mut conn = db.get().map_err(|e| e.to_string())?;
-        match action {
-            ClientsCommand::Add {
-                id,
+    with_db(settings, move |conn| match action {
+        ClientsCommand::Add {
+            id,
+            name,
+            redirect_uris,
+            post_logout_redirect_uris,
+            public,
+            grants,
+            scopes,
+            audiences,
+            allowed_origins,
+            organization_usage,
+            first_party,
+        } => {
+            let grants = if grants.is_empty() {
+                vec![
+                    "authorization_code".to_string(),
+                    "refresh_token".to_string(),
+                ]
+            } else {
+                grants
+            };
+            let scopes = if scopes.is_empty() {
+                ["openid", "profile", "email", "offline_access", "orgs"]
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect()
+            } else {
+                scopes
+            };
+            let spec = client::ClientSpec {
+                client_id: id.unwrap_or_else(|| tessera::secrets::random_token(12)),
                 name,
                 redirect_uris,
                 post_logout_redirect_uris,
-                public,
-                grants,
+                grant_types: grants,
                 scopes,
                 audiences,
                 allowed_origins,
-                organization_usage,
+                public,
                 first_party,
-            } => {
-                let grants = if grants.is_empty() {
-                    vec![
-                        "authorization_code".to_string(),
-                        "refresh_token".to_string(),
-                    ]
-                } else {
-                    grants
-                };
-                let scopes = if scopes.is_empty() {
-                    ["openid", "profile", "email", "offline_access", "orgs"]
-                        .iter()
-                        .map(|s| s.to_string())
-                        .collect()
-                } else {
-                    scopes
-                };
-                let spec = client::ClientSpec {
-                    client_id: id.unwrap_or_else(|| tessera::secrets::random_token(12)),
-                    name,
-                    redirect_uris,
-                    post_logout_redirect_uris,
-                    grant_types: grants,
-                    scopes,
-                    audiences,
-                    allowed_origins,
-                    public,
-                    first_party,
-                    organization_usage,
-                };
-                let secret = client::register(&mut conn, &spec, now).map_err(|e| e.to_string())?;
-                println!("client_id:     {}", spec.client_id);
-                match secret {
-                    Some(s) => println!("client_secret: {s}\n(shown once: only a hash is stored)"),
-                    None => println!("public client: no secret; PKCE is mandatory"),
-                }
-                Ok(())
+                organization_usage,
+            };
+            let secret = client::register(conn, &spec, now).map_err(|e| e.to_string())?;
+            println!("client_id:     {}", spec.client_id);
+            match secret {
+                Some(s) => println!("client_secret: {s}\n(shown once: only a hash is stored)"),
+                None => println!("public client: no secret; PKCE is mandatory"),
             }
-            ClientsCommand::List => {
-                println!("CLIENT_ID\tNAME\tPUBLIC\tGRANTS\tREDIRECT_URIS");
-                for c in client::list(&mut conn).map_err(|e| e.to_string())? {
-                    println!(
-                        "{}\t{}\t{}\t{}\t{}",
-                        c.id,
-                        c.name,
-                        c.public,
-                        c.grant_types.join(","),
-                        c.redirect_uris.join(" ")
-                    );
-                }
-                Ok(())
+            Ok(())
+        }
+        ClientsCommand::List => {
+            println!("CLIENT_ID\tNAME\tPUBLIC\tGRANTS\tREDIRECT_URIS");
+            for c in client::list(conn).map_err(|e| e.to_string())? {
+                println!(
+                    "{}\t{}\t{}\t{}\t{}",
+                    c.id,
+                    c.name,
+                    c.public,
+                    c.grant_types.join(","),
+                    c.redirect_uris.join(" ")
+                );
             }
-            ClientsCommand::Remove { id } => {
-                if client::remove(&mut conn, &id).map_err(|e| e.to_string())? {
-                    println!("removed {id}");
-                    Ok(())
-                } else {
-                    Err(format!("no client `{id}`"))
-                }
+            Ok(())
+        }
+        ClientsCommand::Remove { id } => {
+            if client::remove(conn, &id).map_err(|e| e.to_string())? {
+                println!("removed {id}");
+                Ok(())
+            } else {
+                Err(format!("no client `{id}`"))
             }
         }
     })
     .await
-    .map_err(|e| e.to_string())?
 }
 
 async fn orgs_command(
@@ -342,50 +335,58 @@ async fn orgs_command(
     settings: &Settings,
     clock: &dyn Clock,
 ) -> Result<(), String> {
-    let db_settings = settings.database.clone();
     let now = clock.now_naive();
-    tokio::task::spawn_blocking(move || -> Result<(), String> {
+    with_db(settings, move |conn| match action {
+        OrgsCommand::List => {
+            println!("ID\tSLUG\tNAME\tPERSONAL");
+            let mut after: Option<String> = None;
+            loop {
+                let page = tessera::orgs::admin::list_orgs(conn, after.as_deref(), 200)
+                    .map_err(|e| e.to_string())?;
+                for o in &page {
+                    println!("{}\t{}\t{}\t{}", o.id, o.slug, o.name, o.personal);
+                }
+                match page.last() {
+                    Some(last) if page.len() == 200 => after = Some(last.id.clone()),
+                    _ => break,
+                }
+            }
+            Ok(())
+        }
+        OrgsCommand::Show { org } => {
+            let report = tessera::orgs::admin::org_report(conn, &org).map_err(|e| e.to_string())?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
+            );
+            Ok(())
+        }
+        OrgsCommand::GrantClient { org, client } => {
+            if tessera::oauth::client::find(conn, &client)
+                .map_err(|e| e.to_string())?
+                .is_none()
+            {
+                return Err(format!("no client `{client}`"));
+            }
+            let id = tessera::orgs::claims::grant_client(conn, &client, &org, now)?;
+            println!("client {client} may now request organization={id}");
+            Ok(())
+        }
+    })
+    .await
+}
+
+/// Runs an admin command against the (migrated) database, off the async runtime.
+async fn with_db<F>(settings: &Settings, f: F) -> Result<(), String>
+where
+    F: FnOnce(&mut tessera::db::DbConn) -> Result<(), String> + Send + 'static,
+{
+    let db_settings = settings.database.clone();
+    tokio::task::spawn_blocking(move || {
         let db = tessera::db::Db::connect(&db_settings).map_err(|e| e.to_string())?;
         db.migrate().map_err(|e| e.to_string())?;
         let mut conn = db.get().map_err(|e| e.to_string())?;
-        match action {
-            OrgsCommand::List => {
-                println!("ID\tSLUG\tNAME\tPERSONAL");
-                let mut after: Option<String> = None;
-                loop {
-                    let page = tessera::orgs::admin::list_orgs(&mut conn, after.as_deref(), 200)
-                        .map_err(|e| e.to_string())?;
-                    for o in &page {
-                        println!("{}\t{}\t{}\t{}", o.id, o.slug, o.name, o.personal);
-                    }
-                    match page.last() {
-                        Some(last) if page.len() == 200 => after = Some(last.id.clone()),
-                        _ => break,
-                    }
-                }
-                Ok(())
-            }
-            OrgsCommand::Show { org } => {
-                let report =
-                    tessera::orgs::admin::org_report(&mut conn, &org).map_err(|e| e.to_string())?;
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
-                );
-                Ok(())
-            }
-            OrgsCommand::GrantClient { org, client } => {
-                if tessera::oauth::client::find(&mut conn, &client)
-                    .map_err(|e| e.to_string())?
-                    .is_none()
-                {
-                    return Err(format!("no client `{client}`"));
-                }
-                let id = tessera::orgs::claims::grant_client(&mut conn, &client, &org, now)?;
-                println!("client {client} may now request organization={id}");
-                Ok(())
-            }
-        }
+        f(&mut conn)
     })
     .await
     .map_err(|e| e.to_string())?

@@ -14,7 +14,7 @@ use crate::oauth::login::{self, LoginResult};
 use crate::oauth::session::{self, BROWSER_COOKIE, SESSION_COOKIE};
 use crate::oauth::OAuthError;
 use crate::secrets;
-use crate::upstream::{Connectors, IdentityProvider, Pending, UpstreamError};
+use crate::upstream::{Connectors, Pending, UpstreamError};
 
 fn cookie<'a>(state: &AppState, name: &'a str, value: String) -> Cookie<'a> {
     let mut c = Cookie::new(name, value);
@@ -212,6 +212,14 @@ async fn load_tx(
     }
 }
 
+fn not_enabled() -> HttpResponse {
+    pages::error_page(
+        StatusCode::NOT_FOUND,
+        "This login method is not enabled.",
+        None,
+    )
+}
+
 fn dev_warning() -> &'static str {
     r#"<p class="warning" role="alert"><strong>Development login.</strong> Anyone can sign in as anyone here. This connector must never be enabled in production.</p>"#
 }
@@ -260,46 +268,18 @@ pub async fn login_connection(
 ) -> HttpResponse {
     let connection = path.into_inner();
     if !state.connectors.enabled().contains(&connection) {
-        return pages::error_page(
-            StatusCode::NOT_FOUND,
-            "This login method is not enabled.",
-            None,
-        );
+        return not_enabled();
     }
     let tx = match load_tx(&state, &req, q.into_inner().tx).await {
         Ok(t) => t,
         Err(r) => return r,
     };
     let callback = format!("{}/callback/{connection}", state.settings.issuer);
-    let started = match connection.as_str() {
-        "dev" => return dev_form(&tx),
-        "google" => match &state.connectors.google {
-            Some(g) => g.start(&callback).await,
-            None => {
-                return pages::error_page(
-                    StatusCode::NOT_FOUND,
-                    "This login method is not enabled.",
-                    None,
-                )
-            }
-        },
-        "github" => match &state.connectors.github {
-            Some(g) => g.start(&callback).await,
-            None => {
-                return pages::error_page(
-                    StatusCode::NOT_FOUND,
-                    "This login method is not enabled.",
-                    None,
-                )
-            }
-        },
-        _ => {
-            return pages::error_page(
-                StatusCode::NOT_FOUND,
-                "This login method is not enabled.",
-                None,
-            )
-        }
+    if connection == "dev" {
+        return dev_form(&tx);
+    }
+    let Some(started) = state.connectors.start(&connection, &callback).await else {
+        return not_enabled();
     };
     let start = match started {
         Ok(s) => s,
@@ -384,11 +364,7 @@ pub async fn dev_callback(
     form: web::Form<DevForm>,
 ) -> HttpResponse {
     if !state.connectors.dev {
-        return pages::error_page(
-            StatusCode::NOT_FOUND,
-            "This login method is not enabled.",
-            None,
-        );
+        return not_enabled();
     }
     let form = form.into_inner();
     let tx = match load_tx(&state, &req, form.tx).await {
@@ -497,34 +473,12 @@ pub async fn callback(
         verifier: tx.upstream_verifier.clone(),
         nonce: tx.upstream_nonce.clone(),
     };
-    let result = match connection.as_str() {
-        "google" => match &state.connectors.google {
-            Some(g) => g.finish(&callback_url, &code, &pending).await,
-            None => {
-                return pages::error_page(
-                    StatusCode::NOT_FOUND,
-                    "This login method is not enabled.",
-                    None,
-                )
-            }
-        },
-        "github" => match &state.connectors.github {
-            Some(g) => g.finish(&callback_url, &code, &pending).await,
-            None => {
-                return pages::error_page(
-                    StatusCode::NOT_FOUND,
-                    "This login method is not enabled.",
-                    None,
-                )
-            }
-        },
-        _ => {
-            return pages::error_page(
-                StatusCode::NOT_FOUND,
-                "This login method is not enabled.",
-                None,
-            )
-        }
+    let Some(result) = state
+        .connectors
+        .finish(&connection, &callback_url, &code, &pending)
+        .await
+    else {
+        return not_enabled();
     };
     match result {
         Ok(profile) => finish_login(&state, &req, tx, profile).await,

@@ -31,17 +31,21 @@ pub fn bearer_error(status: StatusCode, code: &str, description: &str) -> HttpRe
     }
 }
 
-/// The bearer token of a request: `Authorization: Bearer` or (POST) a form `access_token`.
-pub fn bearer_token(req: &HttpRequest, body: &[u8]) -> Result<Option<String>, &'static str> {
-    let header_token = req
-        .headers()
+/// The token of an `Authorization: Bearer …` header (RFC 6750 §2.1).
+pub fn bearer_header(req: &HttpRequest) -> Option<String> {
+    req.headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| {
             v.strip_prefix("Bearer ")
                 .or_else(|| v.strip_prefix("bearer "))
         })
-        .map(|t| t.trim().to_string());
+        .map(|t| t.trim().to_string())
+}
+
+/// The bearer token of a request: `Authorization: Bearer` or (POST) a form `access_token`.
+pub fn bearer_token(req: &HttpRequest, body: &[u8]) -> Result<Option<String>, &'static str> {
+    let header_token = bearer_header(req);
     let is_form = req
         .headers()
         .get(header::CONTENT_TYPE)

@@ -94,6 +94,34 @@ impl Connectors {
         v
     }
 
+    /// Starts a login at the named upstream; `None` if it is not enabled.
+    pub async fn start(
+        &self,
+        name: &str,
+        callback: &str,
+    ) -> Option<Result<UpstreamStart, UpstreamError>> {
+        match name {
+            "google" => Some(self.google.as_ref()?.start(callback).await),
+            "github" => Some(self.github.as_ref()?.start(callback).await),
+            _ => None,
+        }
+    }
+
+    /// Finishes a login at the named upstream; `None` if it is not enabled.
+    pub async fn finish(
+        &self,
+        name: &str,
+        callback: &str,
+        code: &str,
+        pending: &Pending,
+    ) -> Option<Result<UpstreamProfile, UpstreamError>> {
+        match name {
+            "google" => Some(self.google.as_ref()?.finish(callback, code, pending).await),
+            "github" => Some(self.github.as_ref()?.finish(callback, code, pending).await),
+            _ => None,
+        }
+    }
+
     pub fn display_name(name: &str) -> &'static str {
         match name {
             "google" => "Google",

@@ -149,15 +149,7 @@ async fn authenticate(req: HttpRequest) -> Result<Caller, AuthError> {
         .app_data::<web::Data<AppState>>()
         .ok_or_else(|| AuthError::Api(ApiError::internal("no app state")))?
         .clone();
-    let token = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(|t| t.trim().to_string())
+    let token = crate::http::userinfo::bearer_header(&req)
         .ok_or(AuthError::Missing("a Bearer access token is required"))?;
     let claims = verify_access_token(&state.keys, &state.settings, &token, state.clock.unix())
         .map_err(|e| AuthError::InvalidToken(e.to_string()))?;

@@ -129,6 +129,7 @@ impl Application {
             .port();
         spawn_key_reloader(&state);
         spawn_domain_rechecker(&state);
+        spawn_purger(&state);
         let workers = match state.settings.server.workers {
             0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
             n => n,
@@ -256,4 +257,47 @@ pub async fn recheck_domains(state: &AppState) -> Result<usize, DbError> {
         tracing::debug!(%status, "domain re-checked");
     }
     Ok(n)
+}
+
+/// Purges expired rows every `maintenance.purge_interval_secs`, in the process
+/// holding the `purge` lease.
+fn spawn_purger(state: &AppState) {
+    let secs = state.settings.maintenance.purge_interval_secs;
+    if secs == 0 {
+        return;
+    }
+    let state = state.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(secs.max(10)));
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            match purge_expired(&state).await {
+                Ok(Some(p)) => tracing::debug!(?p, "purged expired rows"),
+                Ok(None) => {}
+                Err(e) => tracing::error!(error = %e, "purging expired rows failed"),
+            }
+        }
+    });
+}
+
+/// One purge round (`None` when another process holds the lease).
+pub async fn purge_expired(
+    state: &AppState,
+) -> Result<Option<crate::maintenance::Purged>, DbError> {
+    let now = state.clock.now_naive();
+    let holder = state.instance_id.clone();
+    let lease = chrono::Duration::seconds(
+        i64::try_from(state.settings.maintenance.purge_interval_secs.max(10)).unwrap_or(600) * 2,
+    );
+    let ttl = max_token_ttl(&state.settings);
+    state
+        .db
+        .run(move |conn| {
+            if !crate::orgs::domains::take_lease(conn, "purge", &holder, lease, now)? {
+                return Ok(None);
+            }
+            Ok(Some(crate::maintenance::purge(conn, ttl, now)?))
+        })
+        .await
 }

@@ -93,6 +93,7 @@ pub struct Settings {
     pub invitations: InvitationSettings,
     pub smtp: Option<SmtpSettings>,
     pub domains: DomainSettings,
+    pub maintenance: MaintenanceSettings,
     pub clients: Vec<ClientConfig>,
 }
 
@@ -110,6 +111,7 @@ impl Default for Settings {
             invitations: InvitationSettings::default(),
             smtp: None,
             domains: DomainSettings::default(),
+            maintenance: MaintenanceSettings::default(),
             clients: Vec::new(),
         }
     }
@@ -346,6 +348,21 @@ impl Default for DomainSettings {
             .collect(),
             recheck_interval_secs: 3600,
             grace_period_secs: 72 * 3600,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MaintenanceSettings {
+    /// How often expired rows are purged (0 = never).
+    pub purge_interval_secs: u64,
+}
+
+impl Default for MaintenanceSettings {
+    fn default() -> Self {
+        Self {
+            purge_interval_secs: 600,
         }
     }
 }

@@ -18,6 +18,7 @@
 //! * [`accounts`] — users and identities: find, link by verified email, create.
 //! * [`orgs`] — organizations, members, roles, and the org claims of tokens.
 //! * [`audit`] — audit events, written in the transaction of the change.
+//! * [`maintenance`] — purging expired transactions, codes, sessions, tokens.
 //! * [`mail`] — the mailer (SMTP through lettre, or the log).
 //! * [`dns`] — TXT lookups for domain verification (hickory-resolver).
 //! * [`bench`] — the `tessera bench` load generator.
@@ -34,6 +35,7 @@ pub mod dns;
 pub mod error;
 pub mod http;
 pub mod mail;
+pub mod maintenance;
 pub mod metrics;
 pub mod oauth;
 pub mod orgs;

@@ -25,6 +25,7 @@ both_backends!(
     personal_org_can_be_turned_off,
     list_endpoints_paginate,
     openapi_lists_every_route,
+    default_roles_from_config,
 );
 
 async fn setup(b: Backend) -> (TestApp, TestClient) {
@@ -1363,4 +1364,36 @@ async fn openapi_lists_every_route(b: Backend) {
     }
     assert_eq!(n, tessera::http::api::ROUTES.len());
     assert!(paths.contains_key("/api/orgs/{org}/members/{user_id}"));
+}
+
+async fn default_roles_from_config(b: Backend) {
+    let app = TestApp::spawn_with(b, |s| {
+        s.orgs.default_roles = vec![tessera::config::DefaultRole {
+            name: "billing".into(),
+            description: "Invoices".into(),
+            permissions: vec!["org:read".into(), "billing:read".into()],
+        }]
+    })
+    .await;
+    let client = app.web_client().await;
+    let t = app.api_user(&client, "roles@example.com").await;
+    create_org(&app, &t, "Acme", "acme").await;
+    for org in ["acme", org_id(&app, &t).as_str()] {
+        let (_, roles) = app
+            .api(
+                "GET",
+                &format!("/api/orgs/{org}/roles"),
+                Some(&t.access_token),
+                None,
+            )
+            .await;
+        let billing = roles["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == "billing")
+            .expect("default role");
+        assert_eq!(billing["permissions"], json!(["org:read", "billing:read"]));
+        assert_eq!(billing["built_in"], false);
+    }
 }

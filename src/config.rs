@@ -94,6 +94,9 @@ pub struct Settings {
     pub smtp: Option<SmtpSettings>,
     pub domains: DomainSettings,
     pub maintenance: MaintenanceSettings,
+    pub hooks: HookSettings,
+    /// Post-login / credentials-exchange actions, run in this order.
+    pub actions: Vec<ActionConfig>,
     pub clients: Vec<ClientConfig>,
 }
 
@@ -112,6 +115,8 @@ impl Default for Settings {
             smtp: None,
             domains: DomainSettings::default(),
             maintenance: MaintenanceSettings::default(),
+            hooks: HookSettings::default(),
+            actions: Vec::new(),
             clients: Vec::new(),
         }
     }
@@ -350,6 +355,75 @@ impl Default for DomainSettings {
             grace_period_secs: 72 * 3600,
         }
     }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HookSettings {
+    /// Bound on the JSON size of the custom claims actions add, per token.
+    pub max_claims_bytes: usize,
+}
+
+impl Default for HookSettings {
+    fn default() -> Self {
+        Self {
+            max_claims_bytes: 4096,
+        }
+    }
+}
+
+/// One action (`[[actions]]`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActionConfig {
+    pub name: String,
+    /// `webhook` or `script`.
+    pub kind: String,
+    /// `post_login` and/or `credentials_exchange`.
+    #[serde(default = "default_triggers")]
+    pub triggers: Vec<String>,
+    /// `deny` (default) or `continue` when the action fails.
+    #[serde(default = "default_on_error")]
+    pub on_error: String,
+    /// Webhook: the URL to POST the event to.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// Webhook: the HMAC-SHA256 key of `Tessera-Signature`.
+    #[serde(default)]
+    pub secret: Option<SecretString>,
+    #[serde(default = "default_action_timeout")]
+    pub timeout_ms: u64,
+    /// Script: the JavaScript file.
+    #[serde(default)]
+    pub script: Option<PathBuf>,
+    #[serde(default = "default_time_limit")]
+    pub time_limit_ms: u64,
+    #[serde(default = "default_memory_limit")]
+    pub memory_limit_bytes: usize,
+    #[serde(default = "default_stack_limit")]
+    pub stack_limit_bytes: usize,
+    /// Given to the action as `event.secrets`.
+    #[serde(default)]
+    pub secrets: std::collections::BTreeMap<String, SecretString>,
+}
+
+fn default_triggers() -> Vec<String> {
+    vec!["post_login".into()]
+}
+fn default_on_error() -> String {
+    "deny".into()
+}
+fn default_action_timeout() -> u64 {
+    2000
+}
+fn default_time_limit() -> u64 {
+    100
+}
+fn default_memory_limit() -> usize {
+    16 * 1024 * 1024
+}
+fn default_stack_limit() -> usize {
+    256 * 1024
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -33,6 +33,7 @@ pub mod config;
 pub mod db;
 pub mod dns;
 pub mod error;
+pub mod hooks;
 pub mod http;
 pub mod mail;
 pub mod maintenance;

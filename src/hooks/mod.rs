@@ -1,0 +1,390 @@
+//! The post-login hook pipeline ("actions", SPEC §4).
+//!
+//! The built-in stages (provision user and identity → auto-enroll by verified
+//! domain → resolve the active org → org claims) run in the login and grant
+//! code; then the configured actions run here, in config order. Each returns
+//! claims for the access and ID tokens, app_metadata changes, or a denial.
+//! An action's failure (error, timeout, a forbidden claim) is handled by its
+//! `on_error`: `deny` refuses the login, `continue` skips the action.
+
+pub mod script;
+pub mod webhook;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::config::{ActionConfig, Settings};
+use crate::metrics::Metrics;
+use crate::tokens::issue::REGISTERED_CLAIMS;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Trigger {
+    PostLogin,
+    CredentialsExchange,
+}
+
+impl Trigger {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::PostLogin => "post_login",
+            Self::CredentialsExchange => "credentials_exchange",
+        }
+    }
+    fn handler(&self) -> &'static str {
+        match self {
+            Self::PostLogin => "onExecutePostLogin",
+            Self::CredentialsExchange => "onExecuteCredentialsExchange",
+        }
+    }
+}
+
+/// What one action asked for.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct ActionResult {
+    pub access: Map<String, Value>,
+    pub id: Map<String, Value>,
+    pub app_metadata: Option<Map<String, Value>>,
+    pub deny: Option<String>,
+}
+
+/// What the pipeline asks of the token code.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct HookOutput {
+    pub access_token_claims: Map<String, Value>,
+    pub id_token_claims: Map<String, Value>,
+    /// app_metadata keys to set on the user (merged, top level).
+    pub app_metadata: Option<Map<String, Value>>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Denied {
+    pub action: String,
+    pub reason: String,
+}
+
+/// One action run, for traces, metrics and the dry-run.
+#[derive(Debug, Clone, Serialize)]
+pub struct ActionTrace {
+    pub action: String,
+    pub kind: &'static str,
+    pub outcome: &'static str,
+    pub duration_ms: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub access_token_claims: Map<String, Value>,
+    pub id_token_claims: Map<String, Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub app_metadata: Option<Map<String, Value>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deny: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+enum Kind {
+    Webhook(webhook::Webhook),
+    Script {
+        source: Arc<str>,
+        limits: script::Limits,
+    },
+}
+
+#[derive(Debug, Clone)]
+struct Action {
+    name: String,
+    kind: Kind,
+    triggers: Vec<Trigger>,
+    continue_on_error: bool,
+    secrets: Map<String, Value>,
+}
+
+/// The configured actions, assembled once at start-up.
+#[derive(Debug, Clone, Default)]
+pub struct Pipeline {
+    actions: Vec<Action>,
+    namespace: String,
+    reserved: Vec<String>,
+    max_claims_bytes: usize,
+}
+
+impl Pipeline {
+    /// Builds the pipeline; a script that does not compile or a bad webhook
+    /// URL is an error naming the action (serve refuses to start).
+    pub fn build(settings: &Settings, config_dir: Option<&Path>) -> Result<Self, String> {
+        let http = webhook::client()?;
+        let mut actions = Vec::new();
+        let mut names = std::collections::HashSet::new();
+        for a in &settings.actions {
+            if !names.insert(a.name.clone()) {
+                return Err(format!("actions: the name `{}` is used twice", a.name));
+            }
+            actions.push(Self::action(a, &http, config_dir)?);
+        }
+        let mut reserved: Vec<String> = REGISTERED_CLAIMS.iter().map(|s| s.to_string()).collect();
+        reserved.extend(crate::orgs::claims::org_claim_names(settings));
+        Ok(Self {
+            actions,
+            namespace: settings.namespace(),
+            reserved,
+            max_claims_bytes: settings.hooks.max_claims_bytes,
+        })
+    }
+
+    fn action(
+        a: &ActionConfig,
+        http: &reqwest::Client,
+        config_dir: Option<&Path>,
+    ) -> Result<Action, String> {
+        let err = |m: String| format!("action {}: {m}", a.name);
+        let mut triggers = Vec::new();
+        for t in &a.triggers {
+            triggers.push(match t.as_str() {
+                "post_login" => Trigger::PostLogin,
+                "credentials_exchange" => Trigger::CredentialsExchange,
+                other => return Err(err(format!("unknown trigger `{other}`"))),
+            });
+        }
+        let continue_on_error = match a.on_error.as_str() {
+            "deny" => false,
+            "continue" => true,
+            other => {
+                return Err(err(format!(
+                    "on_error must be deny or continue, not `{other}`"
+                )))
+            }
+        };
+        let kind = match a.kind.as_str() {
+            "webhook" => {
+                let url = a
+                    .url
+                    .clone()
+                    .ok_or_else(|| err("a webhook needs url".into()))?;
+                let parsed = url::Url::parse(&url).map_err(|e| err(format!("url: {e}")))?;
+                if !matches!(parsed.scheme(), "http" | "https") {
+                    return Err(err("url must be http or https".into()));
+                }
+                let secret = a
+                    .secret
+                    .clone()
+                    .filter(|s| !s.is_empty())
+                    .ok_or_else(|| err("a webhook needs secret".into()))?;
+                Kind::Webhook(webhook::Webhook {
+                    url,
+                    secret,
+                    timeout: Duration::from_millis(a.timeout_ms.max(1)),
+                    http: http.clone(),
+                })
+            }
+            "script" => {
+                let path = a
+                    .script
+                    .clone()
+                    .ok_or_else(|| err("a script action needs script (a file)".into()))?;
+                let path = match (path.is_relative(), config_dir) {
+                    (true, Some(dir)) if !path.exists() => dir.join(path),
+                    _ => path,
+                };
+                let source = std::fs::read_to_string(&path)
+                    .map_err(|e| err(format!("{}: {e}", path.display())))?;
+                let limits = script::Limits {
+                    time: Duration::from_millis(a.time_limit_ms.max(1)),
+                    memory_bytes: a.memory_limit_bytes.max(1024 * 1024),
+                    stack_bytes: a.stack_limit_bytes.max(64 * 1024),
+                };
+                script::check(&a.name, &source, limits)?;
+                Kind::Script {
+                    source: Arc::from(source),
+                    limits,
+                }
+            }
+            other => {
+                return Err(err(format!(
+                    "kind must be webhook or script, not `{other}`"
+                )))
+            }
+        };
+        Ok(Action {
+            name: a.name.clone(),
+            kind,
+            triggers,
+            continue_on_error,
+            secrets: a
+                .secrets
+                .iter()
+                .map(|(k, v)| (k.clone(), Value::from(v.expose())))
+                .collect(),
+        })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.actions.is_empty()
+    }
+
+    pub fn has(&self, trigger: Trigger) -> bool {
+        self.actions.iter().any(|a| a.triggers.contains(&trigger))
+    }
+
+    /// A claim an action may set: a URL, or a name under the namespace; never
+    /// a registered or org claim. Values are bounded in size per token.
+    fn check_claims(&self, claims: &Map<String, Value>) -> Result<(), String> {
+        for name in claims.keys() {
+            if self.reserved.iter().any(|r| r == name) {
+                return Err(format!(
+                    "the claim `{name}` is reserved and cannot be set by an action"
+                ));
+            }
+            let namespaced = (!self.namespace.is_empty() && name.starts_with(&self.namespace))
+                || name.contains("://");
+            if !namespaced {
+                return Err(format!(
+                    "the claim `{name}` must be a URL or start with the namespace `{}`",
+                    self.namespace
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs every action of `trigger` in order. Each sees the event with its
+    /// own `secrets` and the `app_metadata` earlier actions set.
+    pub async fn run(
+        &self,
+        trigger: Trigger,
+        mut event: Value,
+        metrics: &Metrics,
+    ) -> (Result<HookOutput, Denied>, Vec<ActionTrace>) {
+        let mut out = HookOutput::default();
+        let mut traces = Vec::new();
+        for action in self
+            .actions
+            .iter()
+            .filter(|a| a.triggers.contains(&trigger))
+        {
+            if let Some(obj) = event.as_object_mut() {
+                obj.insert("secrets".into(), Value::Object(action.secrets.clone()));
+            }
+            let started = Instant::now();
+            let span =
+                tracing::info_span!("action", name = %action.name, trigger = trigger.as_str());
+            let result = {
+                let _enter = span.enter();
+                self.run_one(action, trigger, &event).await
+            };
+            let result = result.and_then(|r| {
+                self.check_claims(&r.access)?;
+                self.check_claims(&r.id)?;
+                Ok(r)
+            });
+            let elapsed = started.elapsed().as_secs_f64();
+            let kind = match action.kind {
+                Kind::Webhook(_) => "webhook",
+                Kind::Script { .. } => "script",
+            };
+            let (outcome, error) = match &result {
+                Ok(r) if r.deny.is_some() => ("deny", None),
+                Ok(_) => ("continue", None),
+                Err(e) if action.continue_on_error => ("error_continue", Some(e.clone())),
+                Err(e) => ("error_deny", Some(e.clone())),
+            };
+            metrics.inc(
+                "tessera_action_runs_total",
+                "Action runs by action and outcome",
+                vec![("action", action.name.clone()), ("outcome", outcome.into())],
+            );
+            metrics.observe(
+                "tessera_action_duration_seconds",
+                "Action run time by action",
+                vec![("action", action.name.clone())],
+                elapsed,
+            );
+            if let Some(e) = &error {
+                tracing::warn!(action = %action.name, error = %e, "action failed");
+            }
+            let r = result.unwrap_or_default();
+            traces.push(ActionTrace {
+                action: action.name.clone(),
+                kind,
+                outcome,
+                duration_ms: elapsed * 1000.0,
+                error: error.clone(),
+                access_token_claims: r.access.clone(),
+                id_token_claims: r.id.clone(),
+                app_metadata: r.app_metadata.clone(),
+                deny: r.deny.clone(),
+            });
+            if outcome == "error_deny" {
+                return (
+                    Err(Denied {
+                        action: action.name.clone(),
+                        reason: format!("the {} action failed", action.name),
+                    }),
+                    traces,
+                );
+            }
+            if let Some(reason) = r.deny {
+                return (
+                    Err(Denied {
+                        action: action.name.clone(),
+                        reason,
+                    }),
+                    traces,
+                );
+            }
+            out.access_token_claims.extend(r.access);
+            out.id_token_claims.extend(r.id);
+            if let Some(meta) = r.app_metadata {
+                if let Some(user_meta) = event
+                    .pointer_mut("/user/app_metadata")
+                    .and_then(|m| m.as_object_mut())
+                {
+                    user_meta.extend(meta.clone());
+                }
+                out.app_metadata.get_or_insert_with(Map::new).extend(meta);
+            }
+        }
+        for (token, claims) in [
+            ("access", &out.access_token_claims),
+            ("ID", &out.id_token_claims),
+        ] {
+            let size = Value::Object(claims.clone()).to_string().len();
+            if size > self.max_claims_bytes {
+                return (
+                    Err(Denied {
+                        action: "pipeline".into(),
+                        reason: format!(
+                            "actions added {size} bytes of {token} token claims (limit {})",
+                            self.max_claims_bytes
+                        ),
+                    }),
+                    traces,
+                );
+            }
+        }
+        (Ok(out), traces)
+    }
+
+    async fn run_one(
+        &self,
+        action: &Action,
+        trigger: Trigger,
+        event: &Value,
+    ) -> Result<ActionResult, String> {
+        match &action.kind {
+            Kind::Webhook(w) => w.call(event).await,
+            Kind::Script { source, limits } => {
+                let (name, source, limits, event) =
+                    (action.name.clone(), source.clone(), *limits, event.clone());
+                let handler = trigger.handler();
+                tokio::task::spawn_blocking(move || {
+                    script::run(&name, &source, handler, &event, limits)
+                })
+                .await
+                .map_err(|e| format!("the script task failed: {e}"))?
+            }
+        }
+    }
+}

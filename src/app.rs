@@ -29,6 +29,7 @@ pub struct AppState {
     pub clients: Arc<crate::oauth::client::ClientCache>,
     pub mailer: Arc<crate::mail::Mailer>,
     pub dns: Arc<crate::dns::Dns>,
+    pub hooks: Arc<crate::hooks::Pipeline>,
     /// This process's identity for job leases.
     pub instance_id: String,
 }
@@ -82,6 +83,7 @@ impl AppState {
         let mailer = crate::mail::Mailer::from_settings(settings.smtp.as_ref())
             .map_err(StartError::Other)?;
         let dns = crate::dns::Dns::from_settings(&settings.domains).map_err(StartError::Other)?;
+        let hooks = crate::hooks::Pipeline::build(&settings, None).map_err(StartError::Other)?;
         Ok(Self {
             settings: Arc::new(settings),
             db,
@@ -93,6 +95,7 @@ impl AppState {
             clients: Arc::new(crate::oauth::client::ClientCache::default()),
             mailer: Arc::new(mailer),
             dns: Arc::new(dns),
+            hooks: Arc::new(hooks),
             instance_id: uuid::Uuid::new_v4().to_string(),
         })
     }

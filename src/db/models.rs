@@ -151,6 +151,8 @@ pub struct AuthorizationCode {
     pub access_token_jti: Option<String>,
     pub access_token_expires_at: Option<NaiveDateTime>,
     pub created_at: NaiveDateTime,
+    /// JSON `{"access": {…}, "id": {…}}` from the post-login actions.
+    pub hook_claims: Option<String>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable, Insertable)]

@@ -204,6 +204,7 @@ diesel::table! {
         access_token_jti -> Nullable<Text>,
         access_token_expires_at -> Nullable<Timestamp>,
         created_at -> Timestamp,
+        hook_claims -> Nullable<Text>,
     }
 }
 

@@ -7,6 +7,7 @@
 //! An action's failure (error, timeout, a forbidden claim) is handled by its
 //! `on_error`: `deny` refuses the login, `continue` skips the action.
 
+pub mod event;
 pub mod script;
 pub mod webhook;
 

@@ -148,7 +148,7 @@ pub async fn authorize(state: web::Data<AppState>, req: HttpRequest) -> HttpResp
             st.as_deref(),
         )),
         Ok(Decision::Next(areq, Ok(next), browser)) => {
-            let mut res = next_response(&state, &areq, &next);
+            let mut res = next_response(&state, &req, &areq, next).await;
             if let Some(b) = browser {
                 let _ = res.add_cookie(&cookie(&state, BROWSER_COOKIE, b));
             }
@@ -501,7 +501,7 @@ async fn finish_login(
         .await;
     match done {
         Ok(Ok(done)) => {
-            let mut res = next_response(state, &done.request, &done.next);
+            let mut res = next_response(state, req, &done.request, done.next).await;
             let _ = res.add_cookie(&cookie(state, SESSION_COOKIE, done.session_cookie));
             res
         }
@@ -510,16 +510,133 @@ async fn finish_login(
     }
 }
 
-/// The redirect for what follows a login: the client with a code, or the org picker.
-fn next_response(state: &AppState, request: &AuthRequest, next: &login::Next) -> HttpResponse {
+/// The redirect for what follows a login: the client with a code (after the
+/// post-login actions), or the org picker.
+async fn next_response(
+    state: &AppState,
+    req: &HttpRequest,
+    request: &AuthRequest,
+    next: login::Next,
+) -> HttpResponse {
     match next {
-        login::Next::Code(code) => see_other(&authorize::client_redirect(
-            &request.redirect_uri,
-            &state.settings.issuer,
-            Ok(code),
-            request.state.as_deref(),
-        )),
-        login::Next::PickOrg(tx) => see_other(&format!("/login/organization?tx={}", qs(tx))),
+        login::Next::Code(code) => match login_hooks(state, req, request, &code).await {
+            Ok(()) => see_other(&authorize::client_redirect(
+                &request.redirect_uri,
+                &state.settings.issuer,
+                Ok(&code),
+                request.state.as_deref(),
+            )),
+            Err(e) => redirect_error(state, request, &e),
+        },
+        login::Next::PickOrg(tx) => see_other(&format!("/login/organization?tx={}", qs(&tx))),
+    }
+}
+
+/// Runs the post-login actions for a freshly issued code: their claims are
+/// stored on the code for the token exchange; a denial deletes the code and
+/// becomes `access_denied` with the reason.
+async fn login_hooks(
+    state: &AppState,
+    req: &HttpRequest,
+    request: &AuthRequest,
+    code: &str,
+) -> Result<(), OAuthError> {
+    use crate::db::models::AuthorizationCode;
+    use crate::db::schema::authorization_codes as ac;
+    use crate::hooks::{event, Trigger};
+    use diesel::prelude::*;
+    if !state.hooks.has(Trigger::PostLogin) {
+        return Ok(());
+    }
+    let now = state.clock.now_naive();
+    let hash = secrets::hash_token(code);
+    let ip = client_ip(req);
+    let ua = req
+        .headers()
+        .get("user-agent")
+        .and_then(|v| v.to_str().ok())
+        .map(|s| s.chars().take(300).collect::<String>());
+    let org_param = request.organization.clone();
+    let (h, ip2) = (hash.clone(), ip.clone());
+    let (row, ev) = state
+        .db
+        .run(move |conn| {
+            let row: AuthorizationCode = ac::table
+                .find(&h)
+                .select(AuthorizationCode::as_select())
+                .first(conn)?;
+            let user = crate::accounts::find_user(conn, &row.user_id)?
+                .ok_or_else(|| OAuthError::server("user vanished"))?;
+            let client = crate::oauth::client::find(conn, &row.client_id)?
+                .ok_or_else(|| OAuthError::server("client vanished"))?;
+            let ev = event::build(
+                conn,
+                event::EventInput {
+                    trigger: Trigger::PostLogin,
+                    transaction: "login",
+                    user: Some(&user),
+                    client: &client,
+                    connection: Some(&row.connection),
+                    organization: row.org_id.as_deref(),
+                    scope: &row.scope,
+                    audience: row.audience.as_deref(),
+                    organization_param: org_param.as_deref(),
+                    ip: ip2.as_deref(),
+                    user_agent: ua.as_deref(),
+                    now: now.and_utc().timestamp(),
+                },
+            )?;
+            Ok::<_, OAuthError>((row, ev))
+        })
+        .await?;
+    match state
+        .hooks
+        .run(Trigger::PostLogin, ev, &state.metrics)
+        .await
+        .0
+    {
+        Ok(out) => {
+            let claims =
+                serde_json::json!({"access": out.access_token_claims, "id": out.id_token_claims})
+                    .to_string();
+            let user_id = row.user_id.clone();
+            state
+                .db
+                .run(move |conn| {
+                    crate::db::dialect::write_tx(conn, |conn| {
+                        diesel::update(ac::table.find(&hash))
+                            .set(ac::hook_claims.eq(claims))
+                            .execute(conn)?;
+                        if let Some(meta) = &out.app_metadata {
+                            event::persist_app_metadata(conn, &user_id, meta, now)?;
+                        }
+                        Ok::<_, OAuthError>(())
+                    })
+                })
+                .await
+        }
+        Err(denied) => {
+            let reason = denied.reason.clone();
+            let h = hash.clone();
+            state
+                .db
+                .run(move |conn| {
+                    diesel::delete(ac::table.find(&h))
+                        .execute(conn)
+                        .map_err(OAuthError::from)
+                })
+                .await?;
+            crate::http::token::record_denial(
+                state,
+                Some(row.user_id.clone()),
+                row.org_id.clone(),
+                row.client_id.clone(),
+                denied,
+                ip,
+            )
+            .await;
+            Err(OAuthError::AccessDenied(reason))
+        }
     }
 }
 
@@ -608,7 +725,9 @@ pub async fn org_picked(
         })
         .await;
     match picked {
-        Ok(Ok((request, code))) => next_response(&state, &request, &login::Next::Code(code)),
+        Ok(Ok((request, code))) => {
+            next_response(&state, &req, &request, login::Next::Code(code)).await
+        }
         Ok(Err(msg)) => pages::error_page(StatusCode::BAD_REQUEST, &msg, None),
         Err(e) => internal(e),
     }

@@ -377,6 +377,7 @@ pub fn issue_code(
         access_token_jti: None,
         access_token_expires_at: None,
         created_at: now,
+        hook_claims: None,
     };
     diesel::insert_into(authorization_codes::table)
         .values(&row)

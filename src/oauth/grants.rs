@@ -69,6 +69,7 @@ fn ttl(secs: u64) -> Duration {
 }
 
 /// Hooks for what the later stages add: org claims and the refresh token's org.
+#[derive(Debug, Clone)]
 pub struct Extras {
     pub claims: ExtraClaims,
     pub org_id: Option<String>,
@@ -283,7 +284,20 @@ pub fn authorization_code(
             .ok_or_else(|| OAuthError::InvalidGrant("the user no longer exists".into()))?;
         let scope = Scope::parse(&row.scope)?;
         // An error here rolls the transaction back: the code stays unused.
-        let ex = extras(conn, client, &user, row.org_id.as_deref(), &scope)?;
+        let mut ex = extras(conn, client, &user, row.org_id.as_deref(), &scope)?;
+        // Claims the post-login actions added at /authorize (checked there).
+        if let Some(h) = row
+            .hook_claims
+            .as_deref()
+            .and_then(|h| serde_json::from_str::<serde_json::Value>(h).ok())
+        {
+            if let Some(a) = h.get("access").and_then(|a| a.as_object()) {
+                ex.claims.access.extend(a.clone());
+            }
+            if let Some(i) = h.get("id").and_then(|i| i.as_object()) {
+                ex.claims.id.extend(i.clone());
+            }
+        }
         let (plan, jti, exp) = plan_user_tokens(
             conn,
             settings,
@@ -337,6 +351,34 @@ fn revoke_issued_from_code(
     Ok(())
 }
 
+/// A refresh request that passed every read-only check (phase 1). The
+/// post-login actions run between [`refresh_prepare`] and [`refresh_commit`].
+pub struct RefreshPrepared {
+    row: RefreshToken,
+    user: User,
+    scope: Scope,
+    granted: Scope,
+    extras: Extras,
+}
+
+impl RefreshPrepared {
+    pub fn user(&self) -> &User {
+        &self.user
+    }
+    pub fn scope(&self) -> &Scope {
+        &self.scope
+    }
+    pub fn org_id(&self) -> Option<&str> {
+        self.extras.org_id.as_deref()
+    }
+    pub fn connection(&self) -> &str {
+        &self.row.connection
+    }
+    pub fn audience(&self) -> Option<&str> {
+        self.row.audience.as_deref()
+    }
+}
+
 /// RFC 6749 §6 with rotation: every use returns a new refresh token; a
 /// rotated token presented again revokes the whole family (reuse detection).
 #[allow(clippy::too_many_arguments)]
@@ -351,15 +393,31 @@ pub fn refresh_token(
     ip: Option<&str>,
     now: NaiveDateTime,
 ) -> Result<TokenPlan, OAuthError> {
+    let prepared = refresh_prepare(conn, client, token, scope, organization, extras, ip, now)?;
+    refresh_commit(conn, settings, client, prepared, None, ip, now)
+}
+
+/// Phase 1, reads only: everything that can refuse the request without
+/// changing state (except a reuse, which revokes the family). Keeping it out
+/// of the write transaction keeps SQLite's single writer busy for three
+/// statements instead of eight, and leaves room for the actions.
+#[allow(clippy::too_many_arguments)]
+pub fn refresh_prepare(
+    conn: &mut DbConn,
+    client: &Client,
+    token: &str,
+    scope: Option<&str>,
+    organization: Option<&str>,
+    extras: ExtrasFn<'_>,
+    ip: Option<&str>,
+    now: NaiveDateTime,
+) -> Result<RefreshPrepared, OAuthError> {
     if !client.allows_grant("refresh_token") {
         return Err(OAuthError::UnauthorizedClient(
             "this client may not use the refresh token grant".into(),
         ));
     }
     let requested = scope.map(Scope::parse).transpose()?;
-    // Phase 1, reads only: everything that can refuse the request without
-    // changing state. Keeping it out of the write transaction keeps SQLite's
-    // single writer busy for three statements instead of eight.
     let Some(row) = find_refresh(conn, token)? else {
         return Err(OAuthError::InvalidGrant("unknown refresh token".into()));
     };
@@ -393,8 +451,32 @@ pub fn refresh_token(
         .ok_or_else(|| OAuthError::InvalidGrant("the user no longer exists".into()))?;
     let target_org = organization.or(row.org_id.as_deref());
     // Not a member any more (or of the switch target): invalid_grant, nothing rotates.
-    let ex = extras(conn, client, &user, target_org, &scope)?;
-    // Phase 2, the write: rotate (only one request can), then issue.
+    let extras = extras(conn, client, &user, target_org, &scope)?;
+    Ok(RefreshPrepared {
+        row,
+        user,
+        scope,
+        granted,
+        extras,
+    })
+}
+
+/// Phase 2, the write: rotate (only one request can), persist what the
+/// actions asked, and issue.
+pub fn refresh_commit(
+    conn: &mut DbConn,
+    settings: &Settings,
+    client: &Client,
+    mut p: RefreshPrepared,
+    hook: Option<&crate::hooks::HookOutput>,
+    ip: Option<&str>,
+    now: NaiveDateTime,
+) -> Result<TokenPlan, OAuthError> {
+    if let Some(h) = hook {
+        p.extras.claims.access.extend(h.access_token_claims.clone());
+        p.extras.claims.id.extend(h.id_token_claims.clone());
+    }
+    let row = &p.row;
     let outcome = crate::db::dialect::write_tx::<Outcome, OAuthError, _>(conn, |conn| {
         let rotated = diesel::update(
             refresh_tokens::table
@@ -416,16 +498,19 @@ pub fn refresh_token(
                     "refresh token revoked".into(),
                 )));
             }
-            return Ok(Outcome::Fail(reuse_detected(conn, &row, ip, now)?));
+            return Ok(Outcome::Fail(reuse_detected(conn, row, ip, now)?));
+        }
+        if let Some(meta) = hook.and_then(|h| h.app_metadata.as_ref()) {
+            crate::hooks::event::persist_app_metadata(conn, &p.user.id, meta, now)?;
         }
         let (plan, _, _) = plan_user_tokens(
             conn,
             settings,
             UserTokenInput {
                 client,
-                user: &user,
-                scope: &scope,
-                refresh_scope: &granted,
+                user: &p.user,
+                scope: &p.scope,
+                refresh_scope: &p.granted,
                 audience: row.audience.as_deref(),
                 nonce: None,
                 auth_time: row.auth_time,
@@ -433,7 +518,7 @@ pub fn refresh_token(
                 connection: &row.connection,
                 code_hash: row.code_hash.as_deref(),
                 family: Some((&row.family_id, &row.id, row.family_expires_at)),
-                extras: ex,
+                extras: p.extras.clone(),
             },
             now,
         )?;

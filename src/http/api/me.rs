@@ -8,7 +8,7 @@ use crate::accounts;
 use crate::app::AppState;
 use crate::error::ApiError;
 use crate::oauth::revoke::find_refresh;
-use crate::oauth::{client, grants, OAuthError};
+use crate::oauth::{client, OAuthError};
 use crate::orgs::{org as orgs, OrgError};
 
 pub async fn me(state: web::Data<AppState>, caller: UserCaller) -> Result<HttpResponse, ApiError> {
@@ -57,31 +57,28 @@ pub async fn switch_org(
     if body.organization.len() > 128 || body.refresh_token.len() > 512 {
         return Err(ApiError::unprocessable("organization or refresh_token is too long").into());
     }
-    let now = state.clock.now_naive();
-    let ip = super::ip(&req);
-    let st = state.clone();
-    let plan = state
+    let token = body.refresh_token.clone();
+    let client = state
         .db
         .run(move |conn| {
-            let rt = find_refresh(conn, &body.refresh_token)?
+            let rt = find_refresh(conn, &token)?
                 .filter(|rt| rt.user_id == caller.user_id && rt.client_id == caller.client_id)
                 .ok_or_else(|| OAuthError::InvalidGrant("the refresh token is not yours".into()))?;
-            let client = client::find(conn, &rt.client_id)?
-                .ok_or_else(|| OAuthError::InvalidGrant("unknown client".into()))?;
-            let extras = crate::orgs::claims::extras(&st.settings);
-            grants::refresh_token(
-                conn,
-                &st.settings,
-                &client,
-                &body.refresh_token,
-                None,
-                Some(&body.organization),
-                &extras,
-                ip.as_deref(),
-                now,
-            )
+            client::find(conn, &rt.client_id)?
+                .ok_or_else(|| OAuthError::InvalidGrant("unknown client".into()))
         })
         .await?;
+    // The same code path as grant_type=refresh_token&organization=….
+    let plan = crate::http::token::refresh_with_hooks(
+        &state,
+        &req,
+        client,
+        body.refresh_token,
+        None,
+        Some(body.organization),
+        "switch",
+    )
+    .await?;
     let response = plan.sign(&state.keys).await.map_err(OAuthError::from)?;
     state.metrics.inc(
         "tessera_tokens_issued_total",

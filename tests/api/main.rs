@@ -7,6 +7,7 @@ mod domains;
 mod fakes;
 mod foundation;
 mod helpers;
+mod hooks;
 mod invitations;
 mod oauth;
 mod orgs;

@@ -99,3 +99,108 @@ pub async fn create_org(
     .await?;
     Ok(HttpResponse::Created().json(OrgView::from(&org)))
 }
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DryRun {
+    /// `post_login` (default) or `credentials_exchange`.
+    trigger: Option<String>,
+    /// A complete event to run as is…
+    event: Option<serde_json::Value>,
+    /// …or one built from the database like a real login would build it.
+    user_id: Option<String>,
+    client_id: Option<String>,
+    organization: Option<String>,
+}
+
+/// `POST /api/admin/hooks/dry-run`: runs the actions on an event without
+/// issuing tokens or writing anything; returns each action's claims, any
+/// denial and the timings.
+pub async fn dry_run(
+    state: web::Data<AppState>,
+    _admin: AdminCaller,
+    body: ApiJson<DryRun>,
+) -> Result<HttpResponse, ApiError> {
+    use crate::hooks::{event, Trigger};
+    let body = body.into_inner();
+    let trigger = match body.trigger.as_deref() {
+        None | Some("post_login") => Trigger::PostLogin,
+        Some("credentials_exchange") => Trigger::CredentialsExchange,
+        Some(_) => {
+            return Err(ApiError::unprocessable(
+                "trigger: must be post_login or credentials_exchange",
+            ))
+        }
+    };
+    let ev = match (body.event, body.client_id) {
+        (Some(ev), None) if ev.is_object() => ev,
+        (Some(_), _) => {
+            return Err(ApiError::unprocessable(
+                "event: give an object, or user_id + client_id instead",
+            ))
+        }
+        (None, Some(client_id)) => {
+            let now = state.clock.now_naive();
+            let (user_id, org) = (body.user_id, body.organization);
+            run(&state, move |conn| {
+                let client = crate::oauth::client::find(conn, &client_id)?
+                    .ok_or(OrgError::invalid("client_id", "no such client"))?;
+                let user = match (&user_id, trigger) {
+                    (Some(id), _) => Some(
+                        accounts::find_user(conn, id)?
+                            .ok_or(OrgError::invalid("user_id", "no such user"))?,
+                    ),
+                    (None, Trigger::PostLogin) => {
+                        return Err(OrgError::invalid("user_id", "is required for post_login"))
+                    }
+                    (None, Trigger::CredentialsExchange) => None,
+                };
+                // The org a login would land in, when none is named.
+                let org = match (&org, &user) {
+                    (Some(o), _) => Some(o.clone()),
+                    (None, Some(u)) => {
+                        crate::orgs::claims::default_org(conn, u)?.map(|m| m.org_id().to_string())
+                    }
+                    (None, None) => None,
+                };
+                Ok(event::build(
+                    conn,
+                    event::EventInput {
+                        trigger,
+                        transaction: "dry_run",
+                        user: user.as_ref(),
+                        client: &client,
+                        connection: None,
+                        organization: org.as_deref(),
+                        scope: &client.scopes.join(" "),
+                        audience: None,
+                        organization_param: org.as_deref(),
+                        ip: None,
+                        user_agent: None,
+                        now: now.and_utc().timestamp(),
+                    },
+                )?)
+            })
+            .await?
+        }
+        (None, None) => {
+            return Err(ApiError::unprocessable(
+                "event: give an event, or user_id + client_id",
+            ))
+        }
+    };
+    let (result, actions) = state.hooks.run(trigger, ev.clone(), &state.metrics).await;
+    Ok(HttpResponse::Ok().json(match result {
+        Ok(out) => serde_json::json!({
+            "allowed": true,
+            "access_token_claims": out.access_token_claims,
+            "id_token_claims": out.id_token_claims,
+            "app_metadata": out.app_metadata,
+            "actions": actions,
+            "event": ev,
+        }),
+        Err(denied) => {
+            serde_json::json!({"allowed": false, "denied": denied, "actions": actions, "event": ev})
+        }
+    }))
+}

@@ -78,6 +78,7 @@ api_routes! {
     get "/admin/orgs" => admin::list_orgs, 200, "admin", None, "All orgs (paged)";
     post "/admin/orgs" => admin::create_org, 201, "admin", Some("AdminCreateOrg"), "Create an org for an owner";
     get "/admin/orgs/{org}" => admin::org, 200, "admin", None, "An org with its owners and members";
+    post "/admin/hooks/dry-run" => admin::dry_run, 200, "admin", Some("DryRun"), "Run the actions on an event (or one built from user_id + client_id) without issuing or writing anything";
 }
 
 use actix_web::dev::Payload;

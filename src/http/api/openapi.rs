@@ -42,6 +42,10 @@ fn request_schema(name: &str) -> Value {
             json!({"domain": {"type": "string"}, "auto_enroll": {"type": "boolean"}, "enroll_role": {"type": "string"}}),
             &["domain"],
         ),
+        "DryRun" => s(
+            json!({"trigger": {"type": "string", "enum": ["post_login", "credentials_exchange"]}, "event": {"type": "object"}, "user_id": {"type": "string"}, "client_id": {"type": "string"}, "organization": {"type": "string"}}),
+            &[],
+        ),
         "TokenBody" => s(json!({"token": {"type": "string"}}), &["token"]),
         _ => json!({"type": "object"}),
     }

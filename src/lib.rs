@@ -16,6 +16,7 @@
 //!   login transactions, SSO sessions, grants, introspection, revocation, `OAuthError`.
 //! * [`upstream`] — the `IdentityProvider` trait; Google (openidconnect), GitHub (oauth2).
 //! * [`accounts`] — users and identities: find, link by verified email, create.
+//! * [`hooks`] — the post-login action pipeline: signed webhooks, QuickJS scripts, the event.
 //! * [`orgs`] — organizations, members, roles, and the org claims of tokens.
 //! * [`audit`] — audit events, written in the transaction of the change.
 //! * [`maintenance`] — purging expired transactions, codes, sessions, tokens.

@@ -416,6 +416,13 @@ async fn forbidden_claims_are_action_errors(b: Backend) {
             assert_ne!(claims(&t.access_token)["sub"], "x", "never overridden");
         }
     }
+    // Claims are bounded in size per token.
+    let big = script(dir.path(), "big", "exports.onExecutePostLogin = async (e, api) => { api.accessToken.setCustomClaim('https://big.example/x', 'y'.repeat(5000)); };");
+    let (app, client) = app_with(b, vec![big]).await;
+    assert!(login_result(&app, &client, "big@example.com")
+        .await
+        .unwrap_err()
+        .contains("limit"));
     // The org claims are reserved too.
     let ns_claim = "org_id";
     let s = script(dir.path(), "o", &format!("exports.onExecutePostLogin = async (e, api) => {{ api.accessToken.setCustomClaim('http://127.0.0.1:' + 'x/{ns_claim}', 'x'); }};"));

@@ -14,19 +14,46 @@ use crate::config::GoogleConnector;
 pub struct Google {
     config: GoogleConnector,
     http: reqwest::Client,
+    /// Discovery (with the JWKS) is cached briefly: two round trips per login saved.
+    cache: std::sync::RwLock<Option<(std::time::Instant, CoreProviderMetadata)>>,
 }
+
+/// How long discovery metadata and keys are reused. Short, so a key rotation
+/// upstream is picked up quickly; a failed validation refetches.
+const METADATA_TTL: std::time::Duration = std::time::Duration::from_secs(300);
 
 impl Google {
     pub fn new(config: GoogleConnector, http: reqwest::Client) -> Self {
-        Self { config, http }
+        Self {
+            config,
+            http,
+            cache: std::sync::RwLock::new(None),
+        }
     }
 
     async fn metadata(&self) -> Result<CoreProviderMetadata, UpstreamError> {
+        if let Some((at, m)) = self
+            .cache
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+        {
+            if at.elapsed() < METADATA_TTL {
+                return Ok(m.clone());
+            }
+        }
+        self.fetch().await
+    }
+
+    async fn fetch(&self) -> Result<CoreProviderMetadata, UpstreamError> {
         let issuer = IssuerUrl::new(self.config.issuer_url.clone())
             .map_err(|e| UpstreamError::Unavailable(format!("bad issuer URL: {e}")))?;
-        CoreProviderMetadata::discover_async(issuer, &self.http)
+        let m = CoreProviderMetadata::discover_async(issuer, &self.http)
             .await
-            .map_err(|e| UpstreamError::Unavailable(format!("discovery failed: {e}")))
+            .map_err(|e| UpstreamError::Unavailable(format!("discovery failed: {e}")))?;
+        *self.cache.write().unwrap_or_else(|p| p.into_inner()) =
+            Some((std::time::Instant::now(), m.clone()));
+        Ok(m)
     }
 }
 
@@ -104,9 +131,30 @@ impl IdentityProvider for Google {
         let id_token = response.id_token().ok_or_else(|| {
             UpstreamError::Unavailable("the token response has no id_token".into())
         })?;
-        let claims = id_token
-            .claims(&client.id_token_verifier(), &Nonce::new(nonce))
-            .map_err(|e| UpstreamError::Unavailable(format!("ID token rejected: {e}")))?;
+        let claims = match id_token.claims(&client.id_token_verifier(), &Nonce::new(nonce.clone()))
+        {
+            Ok(c) => c.clone(),
+            Err(first) => {
+                // Perhaps the provider rotated its keys since we cached them.
+                let fresh = CoreClient::from_provider_metadata(
+                    self.fetch().await?,
+                    ClientId::new(self.config.client_id.clone()),
+                    Some(ClientSecret::new(
+                        self.config.client_secret.expose().to_string(),
+                    )),
+                );
+                let verifier = fresh.id_token_verifier();
+                let retried = id_token
+                    .claims(&verifier, &Nonce::new(nonce))
+                    .map_err(|e| {
+                        UpstreamError::Unavailable(format!(
+                            "ID token rejected: {e} (first try: {first})"
+                        ))
+                    })?
+                    .clone();
+                retried
+            }
+        };
         let email = claims.email().map(|e| e.as_str().to_string());
         let email_verified = email.is_some() && claims.email_verified() == Some(true);
         let name = claims

@@ -38,8 +38,7 @@ pub struct FakeState {
     pub base: String,
     pub user: Mutex<FakeUser>,
     codes: Mutex<HashMap<String, (Option<String>, FakeUser)>>,
-    key_pem: Vec<u8>,
-    jwks: serde_json::Value,
+    key: Mutex<(Vec<u8>, serde_json::Value)>,
     /// When set, every endpoint answers 500 garbage.
     pub broken: Mutex<bool>,
 }
@@ -49,7 +48,25 @@ pub struct Fake {
     pub state: Arc<FakeState>,
 }
 
+/// An RS256 key: (private PEM, JWKS holding its public half under `kid`).
+fn new_key(kid: &str) -> (Vec<u8>, serde_json::Value) {
+    let kp = josekit::jws::RS256.generate_key_pair(2048).unwrap();
+    let mut jwk = kp.to_jwk_public_key();
+    jwk.set_key_id(kid);
+    jwk.set_algorithm("RS256");
+    (
+        kp.to_pem_private_key(),
+        serde_json::json!({"keys": [serde_json::Value::Object(jwk.as_ref().clone())]}),
+    )
+}
+
 impl Fake {
+    /// The provider rotates its signing key (new kid, old key gone).
+    pub fn rotate_key(&self) {
+        *self.state.key.lock().unwrap() =
+            new_key(&format!("fake-key-{}", uuid::Uuid::new_v4().simple()));
+    }
+
     pub fn set_user(&self, u: FakeUser) {
         *self.state.user.lock().unwrap() = u;
     }
@@ -61,16 +78,11 @@ impl Fake {
 fn start(routes: fn(&mut web::ServiceConfig)) -> Fake {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
-    let kp = josekit::jws::RS256.generate_key_pair(2048).unwrap();
-    let mut jwk = kp.to_jwk_public_key();
-    jwk.set_key_id("fake-key");
-    jwk.set_algorithm("RS256");
     let state = Arc::new(FakeState {
         base: base.clone(),
         user: Mutex::new(FakeUser::new("1", "someone@example.com", true)),
         codes: Mutex::new(HashMap::new()),
-        key_pem: kp.to_pem_private_key(),
-        jwks: serde_json::json!({"keys": [serde_json::Value::Object(jwk.as_ref().clone())]}),
+        key: Mutex::new(new_key("fake-key")),
         broken: Mutex::new(false),
     });
     let data = web::Data::from(state.clone());
@@ -132,7 +144,7 @@ pub fn google() -> Fake {
                 }))
             }),
         )
-        .route("/jwks", web::get().to(|s: web::Data<FakeState>| async move { HttpResponse::Ok().json(&s.jwks) }))
+        .route("/jwks", web::get().to(|s: web::Data<FakeState>| async move { HttpResponse::Ok().json(s.key.lock().unwrap().1.clone()) }))
         .route(
             "/authorize",
             web::get().to(|s: web::Data<FakeState>, q: web::Query<AuthorizeQ>| async move { authorize(s, q) }),
@@ -156,9 +168,10 @@ pub fn google() -> Fake {
                     "iss": s.base, "sub": user.sub, "aud": client_id, "exp": now + 300, "iat": now,
                     "nonce": nonce, "email": user.email, "email_verified": user.email_verified, "name": user.name,
                 });
+                let (pem, jwks) = s.key.lock().unwrap().clone();
                 let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
-                header.kid = Some("fake-key".into());
-                let key = jsonwebtoken::EncodingKey::from_rsa_pem(&s.key_pem).unwrap();
+                header.kid = jwks["keys"][0]["kid"].as_str().map(str::to_string);
+                let key = jsonwebtoken::EncodingKey::from_rsa_pem(&pem).unwrap();
                 let id_token = jsonwebtoken::encode(&header, &claims, &key).unwrap();
                 HttpResponse::Ok().json(serde_json::json!({
                     "access_token": "ya29.fake", "token_type": "Bearer", "expires_in": 300, "id_token": id_token,

@@ -985,6 +985,15 @@ async fn google_login_and_linking_by_verified_email_only(b: Backend) {
         false
     );
     assert_eq!(app.count("SELECT COUNT(*) AS n FROM identities").await, 3);
+    // Google rotates its key: the cached discovery is refetched and the login still works.
+    google.rotate_key();
+    let browser = app.browser();
+    let pkce = Pkce::new();
+    let back = browser
+        .follow(&app.authorize_url(&client, &pkce, "openid email", "google"))
+        .await
+        .expect("redirect back after a key rotation");
+    assert!(query_param(&back, "code").is_some(), "{back}");
     // The chooser lists the connection.
     let res = app
         .browser()

@@ -75,7 +75,7 @@ pub fn establish(url: &str) -> Result<DbConn, diesel::ConnectionError> {
     }
 }
 
-/// r2d2 manager that opens the right backend for the URL.
+/// Per-connection SQLite settings, applied when r2d2 opens a connection.
 #[derive(Debug)]
 struct SqlitePragmas;
 

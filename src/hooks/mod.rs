@@ -221,10 +221,6 @@ impl Pipeline {
         })
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.actions.is_empty()
-    }
-
     pub fn has(&self, trigger: Trigger) -> bool {
         self.actions.iter().any(|a| a.triggers.contains(&trigger))
     }

@@ -32,10 +32,6 @@ fn see_other(location: &str) -> HttpResponse {
         .finish()
 }
 
-fn client_ip(req: &HttpRequest) -> Option<String> {
-    req.peer_addr().map(|a| a.ip().to_string())
-}
-
 fn internal(e: impl std::fmt::Display) -> HttpResponse {
     tracing::error!(error = %e, "login failed internally");
     pages::error_page(
@@ -493,7 +489,7 @@ async fn finish_login(
     profile: UpstreamProfile,
 ) -> HttpResponse {
     let now = state.clock.now_naive();
-    let ip = client_ip(req);
+    let ip = super::peer_ip(req);
     let st = state.clone();
     let done: Result<LoginResult, OAuthError> = state
         .db
@@ -550,12 +546,8 @@ async fn login_hooks(
     }
     let now = state.clock.now_naive();
     let hash = secrets::hash_token(code);
-    let ip = client_ip(req);
-    let ua = req
-        .headers()
-        .get("user-agent")
-        .and_then(|v| v.to_str().ok())
-        .map(|s| s.chars().take(300).collect::<String>());
+    let ip = super::peer_ip(req);
+    let ua = super::user_agent(req);
     let org_param = request.organization.clone();
     let (h, ip2) = (hash.clone(), ip.clone());
     let (row, ev) = state

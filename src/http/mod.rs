@@ -71,6 +71,19 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         );
 }
 
+/// The client's IP address as the server sees it (for audit events).
+pub fn peer_ip(req: &actix_web::HttpRequest) -> Option<String> {
+    req.peer_addr().map(|a| a.ip().to_string())
+}
+
+/// The `User-Agent` header, bounded (for the action event).
+pub fn user_agent(req: &actix_web::HttpRequest) -> Option<String> {
+    req.headers()
+        .get(actix_web::http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(|s| s.chars().take(300).collect())
+}
+
 /// JSON 404 for unknown routes.
 pub async fn not_found() -> Result<HttpResponse, ApiError> {
     Err(ApiError::not_found("No such endpoint."))

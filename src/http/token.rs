@@ -3,6 +3,7 @@
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 
+use super::{peer_ip as ip, user_agent};
 use crate::app::AppState;
 use crate::oauth::client::{self, PresentedClient};
 use crate::oauth::grants::{self, TokenRequest};
@@ -48,10 +49,6 @@ fn no_store(mut res: HttpResponse) -> HttpResponse {
     res.headers_mut()
         .insert(header::PRAGMA, header::HeaderValue::from_static("no-cache"));
     res
-}
-
-pub fn ip(req: &HttpRequest) -> Option<String> {
-    req.peer_addr().map(|a| a.ip().to_string())
 }
 
 /// RFC 6749 §3.2.
@@ -238,13 +235,6 @@ pub async fn revoke(
         })
         .await?;
     Ok(no_store(HttpResponse::Ok().finish()))
-}
-
-fn user_agent(req: &HttpRequest) -> Option<String> {
-    req.headers()
-        .get(header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .map(|s| s.chars().take(300).collect())
 }
 
 /// Records `login_denied` for a denial by an action.

@@ -308,10 +308,8 @@ async fn reverification_goes_failing_then_unverified_and_back(b: Backend) {
     // Read from the database: the owner's access token expires as the clock moves.
     let status = || async {
         for st in ["pending", "verified", "failing", "unverified"] {
-            let sql: &'static str = Box::leak(
-                format!("SELECT COUNT(*) AS n FROM organization_domains WHERE status = '{st}'")
-                    .into_boxed_str(),
-            );
+            let sql =
+                format!("SELECT COUNT(*) AS n FROM organization_domains WHERE status = '{st}'");
             if app.count(sql).await == 1 {
                 return st.to_string();
             }
@@ -356,10 +354,7 @@ async fn reverification_goes_failing_then_unverified_and_back(b: Backend) {
         ("domain_verified", 2),
         ("domain_unverified", 1),
     ] {
-        let sql: &'static str = Box::leak(
-            format!("SELECT COUNT(*) AS n FROM audit_events WHERE action = '{action}'")
-                .into_boxed_str(),
-        );
+        let sql = format!("SELECT COUNT(*) AS n FROM audit_events WHERE action = '{action}'");
         assert_eq!(app.count(sql).await, n, "{action}");
     }
 }

@@ -304,7 +304,8 @@ impl TestApp {
     }
 
     /// Runs `sql` on the test database (a blocking call).
-    pub async fn count(&self, sql: &'static str) -> i64 {
+    pub async fn count(&self, sql: impl Into<String>) -> i64 {
+        let sql = sql.into();
         #[derive(diesel::QueryableByName)]
         struct N {
             #[diesel(sql_type = diesel::sql_types::BigInt)]

@@ -141,10 +141,8 @@ async fn email_invitation_arrives_and_is_accepted_in_the_login(b: Backend) {
         "sent"
     );
     // Only the hash is stored.
-    let plain: &'static str = Box::leak(
-        format!("SELECT COUNT(*) AS n FROM organization_invitations WHERE token_hash = '{token}'")
-            .into_boxed_str(),
-    );
+    let plain =
+        format!("SELECT COUNT(*) AS n FROM organization_invitations WHERE token_hash = '{token}'");
     assert_eq!(app.count(plain).await, 0);
     assert_eq!(
         app.count(
@@ -178,10 +176,7 @@ async fn email_invitation_arrives_and_is_accepted_in_the_login(b: Backend) {
     );
     assert_eq!(members_of_acme(&app).await, 2);
     for action in ["invitation_sent", "invitation_accepted", "member_added"] {
-        let sql: &'static str = Box::leak(
-            format!("SELECT COUNT(*) AS n FROM audit_events WHERE action = '{action}'")
-                .into_boxed_str(),
-        );
+        let sql = format!("SELECT COUNT(*) AS n FROM audit_events WHERE action = '{action}'");
         assert!(app.count(sql).await >= 1, "{action}");
     }
     // The link is single use.

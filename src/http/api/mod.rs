@@ -335,9 +335,7 @@ impl<T: Serialize> Page<T> {
     }
 }
 
-pub fn ip(req: &HttpRequest) -> Option<String> {
-    req.peer_addr().map(|a| a.ip().to_string())
-}
+pub use crate::http::peer_ip as ip;
 
 /// Runs an org operation on the blocking pool and maps its error.
 pub async fn run<T, F>(state: &AppState, f: F) -> Result<T, ApiError>

@@ -148,3 +148,43 @@ pub fn find_user(conn: &mut DbConn, id: &str) -> QueryResult<Option<User>> {
         .first(conn)
         .optional()
 }
+
+/// The user's `app_metadata` object. A stored value that is not a JSON
+/// object is an error: overwriting it with `{}` would lose data.
+pub fn app_metadata(user: &User) -> QueryResult<serde_json::Map<String, serde_json::Value>> {
+    decode_app_metadata(&user.id, &user.app_metadata)
+}
+
+fn decode_app_metadata(
+    user_id: &str,
+    stored: &str,
+) -> QueryResult<serde_json::Map<String, serde_json::Value>> {
+    serde_json::from_str(stored).map_err(|e| {
+        diesel::result::Error::DeserializationError(
+            format!("users.app_metadata of `{user_id}` is not a JSON object: {e}").into(),
+        )
+    })
+}
+
+/// Merges app_metadata changes (top-level keys) into the user's stored
+/// app_metadata, in the caller's transaction.
+pub fn merge_app_metadata(
+    conn: &mut DbConn,
+    user_id: &str,
+    changes: &serde_json::Map<String, serde_json::Value>,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    let current: String = users::table
+        .find(user_id)
+        .select(users::app_metadata)
+        .first(conn)?;
+    let mut meta = decode_app_metadata(user_id, &current)?;
+    meta.extend(changes.clone());
+    diesel::update(users::table.find(user_id))
+        .set((
+            users::app_metadata.eq(serde_json::Value::Object(meta).to_string()),
+            users::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(())
+}

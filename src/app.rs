@@ -30,6 +30,8 @@ pub struct AppState {
     pub mailer: Arc<crate::mail::Mailer>,
     pub dns: Arc<crate::dns::Dns>,
     pub hooks: Arc<crate::hooks::Pipeline>,
+    /// The one issuance service (SPEC §9): every token set goes through it.
+    pub issuance: crate::issuance::Issuance,
     /// This process's identity for job leases.
     pub instance_id: String,
 }
@@ -83,19 +85,31 @@ impl AppState {
         let mailer = crate::mail::Mailer::from_settings(settings.smtp.as_ref())
             .map_err(StartError::Other)?;
         let dns = crate::dns::Dns::from_settings(&settings.domains).map_err(StartError::Other)?;
-        let hooks = crate::hooks::Pipeline::build(&settings, None).map_err(StartError::Other)?;
+        let hooks =
+            Arc::new(crate::hooks::Pipeline::build(&settings, None).map_err(StartError::Other)?);
+        let settings = Arc::new(settings);
+        let metrics = Arc::new(Metrics::new());
+        let issuance = crate::issuance::Issuance::new(
+            settings.clone(),
+            db.clone(),
+            keys.clone(),
+            hooks.clone(),
+            metrics.clone(),
+            clock.clone(),
+        );
         Ok(Self {
-            settings: Arc::new(settings),
+            settings,
             db,
             keys,
             clock,
-            metrics: Arc::new(Metrics::new()),
+            metrics,
             connectors: Arc::new(connectors),
             cors: Arc::new(OriginCache::default()),
             clients: Arc::new(crate::oauth::client::ClientCache::default()),
             mailer: Arc::new(mailer),
             dns: Arc::new(dns),
-            hooks: Arc::new(hooks),
+            hooks,
+            issuance,
             instance_id: uuid::Uuid::new_v4().to_string(),
         })
     }
@@ -247,7 +261,7 @@ pub async fn recheck_domains(state: &AppState) -> Result<usize, DbError> {
                 ("kind", "recheck".into()),
                 (
                     "outcome",
-                    crate::http::api::domains::outcome_label(&answer).into(),
+                    crate::orgs::domains::outcome_label(&answer).into(),
                 ),
             ],
         );

@@ -36,6 +36,7 @@ pub mod dns;
 pub mod error;
 pub mod hooks;
 pub mod http;
+pub mod issuance;
 pub mod mail;
 pub mod maintenance;
 pub mod metrics;

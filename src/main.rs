@@ -312,7 +312,7 @@ async fn clients_command(
                     c.id,
                     c.name,
                     c.public,
-                    c.grant_types.join(","),
+                    c.grant_type_names().join(","),
                     c.redirect_uris.join(" ")
                 );
             }
@@ -368,7 +368,8 @@ async fn orgs_command(
             {
                 return Err(format!("no client `{client}`"));
             }
-            let id = tessera::orgs::claims::grant_client(conn, &client, &org, now)?;
+            let id = tessera::orgs::claims::grant_client(conn, &client, &org, now)
+                .map_err(|e| format!("organization `{org}`: {e}"))?;
             println!("client {client} may now request organization={id}");
             Ok(())
         }

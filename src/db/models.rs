@@ -219,8 +219,14 @@ pub struct Role {
 }
 
 impl Role {
-    pub fn permission_list(&self) -> Vec<String> {
-        serde_json::from_str(&self.permissions).unwrap_or_default()
+    /// The stored permission list; a value that does not decode is an error,
+    /// never an empty list (which would silently strip a role).
+    pub fn permission_list(&self) -> diesel::QueryResult<Vec<String>> {
+        serde_json::from_str(&self.permissions).map_err(|e| {
+            diesel::result::Error::DeserializationError(
+                format!("roles.permissions of `{}` does not decode: {e}", self.id).into(),
+            )
+        })
     }
 }
 

@@ -10,10 +10,36 @@ use crate::db::DbConn;
 use crate::oauth::client::Client;
 use crate::orgs::OrgMember;
 
+/// Why tokens are being issued: `event.transaction.kind` of the action event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transaction {
+    /// A login at `/authorize` (upstream, SSO session or org picker).
+    Login,
+    /// `grant_type=refresh_token`.
+    Refresh,
+    /// A refresh that changes the active org (`organization=`, `/api/switch-org`).
+    Switch,
+    /// `grant_type=client_credentials`.
+    ClientCredentials,
+    /// `POST /api/admin/hooks/dry-run`: nothing is issued or written.
+    DryRun,
+}
+
+impl Transaction {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Login => "login",
+            Self::Refresh => "refresh",
+            Self::Switch => "switch",
+            Self::ClientCredentials => "client_credentials",
+            Self::DryRun => "dry_run",
+        }
+    }
+}
+
 pub struct EventInput<'a> {
     pub trigger: Trigger,
-    /// `login`, `refresh`, `switch` or `client_credentials`.
-    pub transaction: &'a str,
+    pub transaction: Transaction,
     pub user: Option<&'a User>,
     pub client: &'a Client,
     pub connection: Option<&'a str>,
@@ -51,7 +77,7 @@ pub fn build(conn: &mut DbConn, i: EventInput<'_>) -> QueryResult<Value> {
                 "email_verified": u.email_verified,
                 "name": u.name,
                 "picture": u.picture,
-                "app_metadata": serde_json::from_str::<Value>(&u.app_metadata).unwrap_or(json!({})),
+                "app_metadata": crate::accounts::app_metadata(u)?,
                 "identities": ids.iter().map(|i| json!({"provider": i.provider, "user_id": i.subject, "login": i.login})).collect::<Vec<_>>(),
                 "created_at": u.created_at.and_utc().to_rfc3339(),
                 "logins_count": u.logins_count,
@@ -73,7 +99,7 @@ pub fn build(conn: &mut DbConn, i: EventInput<'_>) -> QueryResult<Value> {
     };
     Ok(json!({
         "trigger": i.trigger.as_str(),
-        "transaction": {"kind": i.transaction},
+        "transaction": {"kind": i.transaction.as_str()},
         "timestamp": i.now,
         "user": user,
         "connection": i.connection,
@@ -89,28 +115,4 @@ pub fn build(conn: &mut DbConn, i: EventInput<'_>) -> QueryResult<Value> {
         },
         "secrets": {},
     }))
-}
-
-/// Merges app_metadata changes into the user's stored app_metadata.
-pub fn persist_app_metadata(
-    conn: &mut DbConn,
-    user_id: &str,
-    changes: &serde_json::Map<String, Value>,
-    now: chrono::NaiveDateTime,
-) -> QueryResult<()> {
-    use crate::db::schema::users;
-    let current: String = users::table
-        .find(user_id)
-        .select(users::app_metadata)
-        .first(conn)?;
-    let mut meta: serde_json::Map<String, Value> =
-        serde_json::from_str(&current).unwrap_or_default();
-    meta.extend(changes.clone());
-    diesel::update(users::table.find(user_id))
-        .set((
-            users::app_metadata.eq(Value::Object(meta).to_string()),
-            users::updated_at.eq(now),
-        ))
-        .execute(conn)?;
-    Ok(())
 }

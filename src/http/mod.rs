@@ -5,6 +5,7 @@ pub mod api;
 pub mod authorize;
 pub mod cors;
 pub mod health;
+pub mod login;
 pub mod logout;
 pub mod pages;
 pub mod token;
@@ -37,15 +38,15 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         )
         .route("/.well-known/jwks.json", web::get().to(well_known::jwks))
         .route("/authorize", web::get().to(authorize::authorize))
-        .route("/login", web::get().to(authorize::login_page))
+        .route("/login", web::get().to(login::login_page))
         .route("/login/organization", web::get().to(authorize::org_picker))
         .route("/login/organization", web::post().to(authorize::org_picked))
         .route(
             "/login/{connection}",
-            web::get().to(authorize::login_connection),
+            web::get().to(login::login_connection),
         )
-        .route("/callback/dev", web::post().to(authorize::dev_callback))
-        .route("/callback/{connection}", web::get().to(authorize::callback))
+        .route("/callback/dev", web::post().to(login::dev_callback))
+        .route("/callback/{connection}", web::get().to(login::callback))
         .route("/oauth/token", web::post().to(token::token))
         .route("/oauth/introspect", web::post().to(token::introspect))
         .route("/oauth/revoke", web::post().to(token::revoke))

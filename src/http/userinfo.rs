@@ -127,7 +127,7 @@ pub async fn userinfo(
                 .json(serde_json::json!({"error": "server_error"}));
         }
     };
-    let mut out = profile_claims(&user, &scope);
+    let mut out = profile_claims(&user, &scope.to_string());
     out.insert("sub".into(), Value::from(user.id));
     HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))

@@ -157,7 +157,7 @@ pub fn validate(
                 ))
             }
         }
-        if !client.allows_grant("authorization_code") {
+        if !client.allows_grant(super::grant_type::GrantType::AuthorizationCode) {
             return Err(OAuthError::UnauthorizedClient(
                 "this client may not use the authorization code grant".into(),
             ));
@@ -204,7 +204,7 @@ pub fn validate(
         }
         let audience = p.take("audience");
         if let Some(a) = &audience {
-            crate::tokens::issue::audiences(settings, &client, Some(a), &scope)?;
+            super::grants::audiences(settings, &client, Some(a), &scope)?;
         }
         Ok(AuthRequest {
             client_id: client.id.clone(),
@@ -340,6 +340,40 @@ pub fn request_of(tx: &LoginTransaction) -> AuthRequest {
         invitation: tx.invitation.clone(),
         audience: tx.audience.clone(),
     }
+}
+
+/// Remembers what the upstream round trip needs at the callback: the hash of
+/// the `state` sent upstream, the PKCE verifier and the nonce.
+pub fn remember_upstream(
+    conn: &mut DbConn,
+    tx_id: &str,
+    state_hash: &str,
+    verifier: Option<&str>,
+    nonce: Option<&str>,
+) -> QueryResult<usize> {
+    diesel::update(login_transactions::table.find(tx_id))
+        .set((
+            login_transactions::upstream_state_hash.eq(state_hash),
+            login_transactions::upstream_verifier.eq(verifier),
+            login_transactions::upstream_nonce.eq(nonce),
+        ))
+        .execute(conn)
+}
+
+/// The transaction an upstream callback belongs to, found by the hash of
+/// the `state` it carries, checked like [`load_transaction`].
+pub fn load_by_upstream_state(
+    conn: &mut DbConn,
+    upstream_state: &str,
+    browser_cookie: Option<&str>,
+    now: NaiveDateTime,
+) -> QueryResult<Result<LoginTransaction, TxProblem>> {
+    let tx: Option<LoginTransaction> = login_transactions::table
+        .filter(login_transactions::upstream_state_hash.eq(secrets::hash_token(upstream_state)))
+        .select(LoginTransaction::as_select())
+        .first(conn)
+        .optional()?;
+    Ok(check_transaction(tx, browser_cookie, now))
 }
 
 pub fn delete_transaction(conn: &mut DbConn, id: &str) -> QueryResult<usize> {

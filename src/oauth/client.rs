@@ -7,6 +7,7 @@ use base64::Engine;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use super::grant_type::GrantType;
 use super::params::Params;
 use super::OAuthError;
 use crate::config::ClientConfig;
@@ -15,8 +16,6 @@ use crate::db::schema::clients;
 use crate::db::DbConn;
 use crate::secrets;
 
-pub const GRANTS: &[&str] = &["authorization_code", "refresh_token", "client_credentials"];
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OrganizationUsage {
     None,
@@ -24,15 +23,26 @@ pub enum OrganizationUsage {
     Require,
 }
 
+/// A stored or configured value that is not a known one.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{field} must be {allowed}, not `{value}`")]
+pub struct BadValue {
+    pub field: &'static str,
+    pub allowed: &'static str,
+    pub value: String,
+}
+
 impl OrganizationUsage {
-    pub fn parse(s: &str) -> Result<Self, String> {
+    pub fn parse(s: &str) -> Result<Self, BadValue> {
         match s {
             "none" => Ok(Self::None),
             "optional" => Ok(Self::Optional),
             "require" => Ok(Self::Require),
-            other => Err(format!(
-                "organization_usage must be none, optional or require, not `{other}`"
-            )),
+            other => Err(BadValue {
+                field: "organization_usage",
+                allowed: "none, optional or require",
+                value: other.to_string(),
+            }),
         }
     }
     pub fn as_str(&self) -> &'static str {
@@ -52,7 +62,7 @@ pub struct Client {
     secret_hash: Option<String>,
     pub redirect_uris: Vec<String>,
     pub post_logout_redirect_uris: Vec<String>,
-    pub grant_types: Vec<String>,
+    pub grant_types: Vec<GrantType>,
     pub scopes: Vec<String>,
     pub audiences: Vec<String>,
     pub allowed_origins: Vec<String>,
@@ -61,31 +71,54 @@ pub struct Client {
     pub organization_usage: OrganizationUsage,
 }
 
-fn json_list(s: &str) -> Vec<String> {
-    serde_json::from_str(s).unwrap_or_default()
+/// A stored client row whose JSON or enum columns do not decode: an error,
+/// never an empty default (a client silently losing its redirect URIs or
+/// grants would be a confusing outage, one gaining defaults a hole).
+fn corrupt(column: &'static str, id: &str, e: impl std::fmt::Display) -> diesel::result::Error {
+    diesel::result::Error::DeserializationError(
+        format!("clients.{column} of `{id}` does not decode: {e}").into(),
+    )
+}
+
+fn json_list<T: serde::de::DeserializeOwned>(
+    column: &'static str,
+    id: &str,
+    s: &str,
+) -> QueryResult<Vec<T>> {
+    serde_json::from_str(s).map_err(|e| corrupt(column, id, e))
 }
 
 impl Client {
-    pub fn from_row(row: ClientRow) -> Self {
-        Self {
-            id: row.id,
-            name: row.name,
-            secret_hash: row.secret_hash,
-            redirect_uris: json_list(&row.redirect_uris),
-            post_logout_redirect_uris: json_list(&row.post_logout_redirect_uris),
-            grant_types: json_list(&row.grant_types),
-            scopes: json_list(&row.scopes),
-            audiences: json_list(&row.audiences),
-            allowed_origins: json_list(&row.allowed_origins),
+    pub fn from_row(row: ClientRow) -> QueryResult<Self> {
+        let id = row.id.as_str();
+        Ok(Self {
+            redirect_uris: json_list("redirect_uris", id, &row.redirect_uris)?,
+            post_logout_redirect_uris: json_list(
+                "post_logout_redirect_uris",
+                id,
+                &row.post_logout_redirect_uris,
+            )?,
+            grant_types: json_list("grant_types", id, &row.grant_types)?,
+            scopes: json_list("scopes", id, &row.scopes)?,
+            audiences: json_list("audiences", id, &row.audiences)?,
+            allowed_origins: json_list("allowed_origins", id, &row.allowed_origins)?,
+            organization_usage: OrganizationUsage::parse(&row.organization_usage)
+                .map_err(|e| corrupt("organization_usage", id, e))?,
             public: row.public,
             first_party: row.first_party,
-            organization_usage: OrganizationUsage::parse(&row.organization_usage)
-                .unwrap_or(OrganizationUsage::Optional),
-        }
+            name: row.name,
+            secret_hash: row.secret_hash,
+            id: row.id,
+        })
     }
 
-    pub fn allows_grant(&self, grant: &str) -> bool {
-        self.grant_types.iter().any(|g| g == grant)
+    pub fn allows_grant(&self, grant: GrantType) -> bool {
+        self.grant_types.contains(&grant)
+    }
+
+    /// The grant type names, for listings.
+    pub fn grant_type_names(&self) -> Vec<&'static str> {
+        self.grant_types.iter().map(GrantType::as_str).collect()
     }
 
     /// Exact string match against a registered redirect URI (no prefix, no wildcard).
@@ -121,16 +154,19 @@ pub fn find(conn: &mut DbConn, id: &str) -> QueryResult<Option<Client>> {
         .find(id)
         .select(ClientRow::as_select())
         .first(conn)
-        .optional()
-        .map(|r| r.map(Client::from_row))
+        .optional()?
+        .map(Client::from_row)
+        .transpose()
 }
 
 pub fn list(conn: &mut DbConn) -> QueryResult<Vec<Client>> {
     clients::table
         .order(clients::id.asc())
         .select(ClientRow::as_select())
-        .load(conn)
-        .map(|rows| rows.into_iter().map(Client::from_row).collect())
+        .load(conn)?
+        .into_iter()
+        .map(Client::from_row)
+        .collect()
 }
 
 /// What `clients add` and `[[clients]]` describe.
@@ -169,7 +205,7 @@ impl From<&ClientConfig> for ClientSpec {
 
 impl ClientSpec {
     /// Validation shared by config and CLI registration.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), RegisterError> {
         let id_ok = !self.client_id.is_empty()
             && self.client_id.len() <= 128
             && self
@@ -177,13 +213,16 @@ impl ClientSpec {
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
         if !id_ok {
-            return Err(format!(
+            return Err(RegisterError::Invalid(format!(
                 "client_id `{}`: use 1-128 of [A-Za-z0-9._-]",
                 self.client_id
-            ));
+            )));
         }
         if self.name.trim().is_empty() {
-            return Err(format!("client {}: name is required", self.client_id));
+            return Err(RegisterError::Invalid(format!(
+                "client {}: name is required",
+                self.client_id
+            )));
         }
         for uri in self
             .redirect_uris
@@ -191,42 +230,38 @@ impl ClientSpec {
             .chain(&self.post_logout_redirect_uris)
         {
             let u = url::Url::parse(uri).map_err(|e| {
-                format!(
+                RegisterError::Invalid(format!(
                     "client {}: `{uri}` is not an absolute URI ({e})",
                     self.client_id
-                )
+                ))
             })?;
             if u.fragment().is_some() {
-                return Err(format!(
+                return Err(RegisterError::Invalid(format!(
                     "client {}: `{uri}` must not have a fragment (RFC 6749 §3.1.2)",
                     self.client_id
-                ));
+                )));
             }
         }
         for g in &self.grant_types {
-            if !GRANTS.contains(&g.as_str()) {
-                return Err(format!(
-                    "client {}: unknown grant type `{g}`",
-                    self.client_id
-                ));
-            }
+            g.parse::<GrantType>()
+                .map_err(|e| RegisterError::Invalid(format!("client {}: {e}", self.client_id)))?;
         }
         if self.public && self.grant_types.iter().any(|g| g == "client_credentials") {
-            return Err(format!(
+            return Err(RegisterError::Invalid(format!(
                 "client {}: a public client cannot use client_credentials",
                 self.client_id
-            ));
+            )));
         }
         if self.grant_types.iter().any(|g| g == "authorization_code")
             && self.redirect_uris.is_empty()
         {
-            return Err(format!(
+            return Err(RegisterError::Invalid(format!(
                 "client {}: authorization_code needs at least one redirect URI",
                 self.client_id
-            ));
+            )));
         }
         OrganizationUsage::parse(&self.organization_usage)
-            .map_err(|e| format!("client {}: {e}", self.client_id))?;
+            .map_err(|e| RegisterError::Invalid(format!("client {}: {e}", self.client_id)))?;
         Ok(())
     }
 
@@ -269,7 +304,7 @@ pub fn register(
     spec: &ClientSpec,
     now: NaiveDateTime,
 ) -> Result<Option<String>, RegisterError> {
-    spec.validate().map_err(RegisterError::Invalid)?;
+    spec.validate()?;
     if find(conn, &spec.client_id)?.is_some() {
         return Err(RegisterError::Exists(spec.client_id.clone()));
     }
@@ -300,7 +335,7 @@ pub fn sync_from_config(
 ) -> Result<(), RegisterError> {
     for cfg in configs {
         let spec = ClientSpec::from(cfg);
-        spec.validate().map_err(RegisterError::Invalid)?;
+        spec.validate()?;
         if !spec.public && cfg.client_secret.as_ref().is_none_or(|s| s.is_empty()) {
             return Err(RegisterError::Invalid(format!(
                 "client {}: a confidential client needs client_secret (or public = true)",

@@ -2,7 +2,7 @@
 //! SSO session, resolve the active org, issue the code — in one transaction,
 //! so a failure leaves neither a half user nor a dangling session.
 
-use chrono::{Duration, NaiveDateTime};
+use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::authorize::{self, AuthRequest};
@@ -81,8 +81,7 @@ pub fn complete(
         }
         let user = accounts::find_user(conn, &user.id)?
             .ok_or_else(|| OAuthError::server("user vanished"))?;
-        let ttl =
-            Duration::seconds(i64::try_from(settings.tokens.session_ttl_secs).unwrap_or(86400));
+        let ttl = super::grants::ttl(settings.tokens.session_ttl_secs);
         let (session, cookie) =
             super::session::create(conn, &user.id, &profile.provider, now, ttl)?;
         // An invitation accepted as part of the login decides the org.
@@ -93,6 +92,7 @@ pub fn complete(
                     authorize::delete_transaction(conn, &tx.id)?;
                     let msg = match e {
                         crate::orgs::OrgError::Db(db) => return Err(db.into()),
+                        crate::orgs::OrgError::Unavailable(db) => return Err(db.into()),
                         crate::orgs::OrgError::NotFound(_) => {
                             crate::orgs::invitations::TokenProblem::Unknown
                                 .message()
@@ -174,9 +174,7 @@ pub fn from_session(
     match resolve_org(conn, request, &user) {
         Err(e) => Ok(Err(e)),
         Ok(OrgChoice::Pick) => {
-            let ttl = Duration::seconds(
-                i64::try_from(settings.tokens.login_transaction_ttl_secs).unwrap_or(600),
-            );
+            let ttl = super::grants::ttl(settings.tokens.login_transaction_ttl_secs);
             let tx = authorize::begin_transaction(conn, request, browser_cookie, now, ttl)?;
             diesel::update(login_transactions::table.find(&tx))
                 .set(login_transactions::user_id.eq(&user.id))
@@ -241,6 +239,26 @@ fn resolve_org(
     })
 }
 
+/// Why the picker's answer cannot be taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PickProblem {
+    SessionEnded,
+    OtherSession,
+    NotMember,
+}
+
+impl PickProblem {
+    pub fn message(&self) -> &'static str {
+        match self {
+            Self::SessionEnded => {
+                "Your session has ended. Go back to the application and sign in again."
+            }
+            Self::OtherSession => "This sign-in belongs to another session. Go back to the application and sign in again.",
+            Self::NotMember => "You are not a member of that organization.",
+        }
+    }
+}
+
 /// The picker's answer: checks the choice and issues the code.
 pub fn pick(
     conn: &mut DbConn,
@@ -249,12 +267,12 @@ pub fn pick(
     session: &Session,
     organization: &str,
     now: NaiveDateTime,
-) -> Result<Result<(AuthRequest, String), String>, OAuthError> {
+) -> Result<Result<(AuthRequest, String), PickProblem>, OAuthError> {
     if tx.user_id.as_deref() != Some(session.user_id.as_str()) {
-        return Ok(Err("This sign-in belongs to another session. Go back to the application and sign in again.".into()));
+        return Ok(Err(PickProblem::OtherSession));
     }
     let Some(member) = OrgMember::load(conn, &session.user_id, organization)? else {
-        return Ok(Err("You are not a member of that organization.".into()));
+        return Ok(Err(PickProblem::NotMember));
     };
     let request = authorize::request_of(tx);
     let code = authorize::issue_code(

@@ -1,20 +1,20 @@
 //! The OAuth 2.0 / OIDC protocol: clients and their authentication, the
 //! authorization request, the grants, introspection and revocation.
-//! No HTTP here beyond the error type's mapping; handlers live in `src/http`.
+//! No HTTP here: handlers live in `src/http`, and `crate::error` maps
+//! [`OAuthError`] to its response.
 
 pub mod authorize;
 pub mod client;
+pub mod grant_type;
 pub mod grants;
 pub mod introspect;
 pub mod login;
+pub mod logout;
 pub mod params;
 pub mod pkce;
 pub mod revoke;
 pub mod scope;
 pub mod session;
-
-use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, ResponseError};
 
 use crate::db::DbError;
 use crate::tokens::keys::KeyError;
@@ -96,36 +96,5 @@ impl From<diesel::result::Error> for OAuthError {
 impl From<KeyError> for OAuthError {
     fn from(e: KeyError) -> Self {
         Self::ServerError(e.to_string())
-    }
-}
-
-impl ResponseError for OAuthError {
-    fn status_code(&self) -> StatusCode {
-        match self {
-            Self::InvalidClient(_) => StatusCode::UNAUTHORIZED,
-            Self::ServerError(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            _ => StatusCode::BAD_REQUEST,
-        }
-    }
-
-    /// RFC 6749 §5.2 JSON body, `Cache-Control: no-store`, and for
-    /// `invalid_client` a 401 with `WWW-Authenticate`.
-    fn error_response(&self) -> HttpResponse {
-        if let Self::ServerError(cause) = self {
-            tracing::error!(%cause, "oauth server error");
-        }
-        let mut res = HttpResponse::build(self.status_code());
-        res.insert_header(("Cache-Control", "no-store"))
-            .insert_header(("Pragma", "no-cache"));
-        if matches!(self, Self::InvalidClient(_)) {
-            res.insert_header((
-                "WWW-Authenticate",
-                r#"Basic realm="tessera", charset="UTF-8""#,
-            ));
-        }
-        res.json(serde_json::json!({
-            "error": self.code(),
-            "error_description": self.description(),
-        }))
     }
 }

@@ -1,20 +1,17 @@
 //! Org claims for tokens, computed from the database at issue time — never
-//! copied from the request (SPEC §3).
+//! copied from the request (SPEC §3). The issuance service's org stage
+//! (`crate::issuance::stages`) calls these.
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use serde_json::{Map, Value};
 
+use super::OrgError;
 use super::OrgMember;
 use crate::config::Settings;
 use crate::db::models::User;
 use crate::db::schema::{client_organizations, organization_members, users};
 use crate::db::DbConn;
-use crate::oauth::client::{Client, OrganizationUsage};
-use crate::oauth::grants::Extras;
-use crate::oauth::scope::Scope;
-use crate::oauth::OAuthError;
-use crate::tokens::issue::ExtraClaims;
 
 /// `{ns}org_id`, `{ns}org_slug`, `{ns}org_role`, `{ns}org_permissions`.
 pub fn org_claims(settings: &Settings, member: &OrgMember) -> Map<String, Value> {
@@ -88,92 +85,20 @@ pub fn remember(
     Ok(())
 }
 
-/// The extras stage for user tokens: org claims in access and ID tokens.
-/// Reads only; the grant remembers the active org in its write.
-/// `org` is the org chosen at login, the refresh token's org, or a switch
-/// target; the user must be a member *now*, else `invalid_grant`.
-pub fn extras(
-    settings: &Settings,
-) -> impl Fn(&mut DbConn, &Client, &User, Option<&str>, &Scope) -> Result<Extras, OAuthError> + '_ {
-    move |conn, client, user, org, _scope| {
-        if client.organization_usage == OrganizationUsage::None {
-            return Ok(Extras {
-                claims: ExtraClaims::default(),
-                org_id: None,
-            });
-        }
-        let member = match org {
-            Some(o) => Some(OrgMember::load(conn, &user.id, o)?.ok_or_else(|| {
-                OAuthError::InvalidGrant(format!(
-                    "the user is not a member of the organization `{o}`"
-                ))
-            })?),
-            None => default_org(conn, user)?,
-        };
-        let Some(member) = member else {
-            return Ok(Extras {
-                claims: ExtraClaims::default(),
-                org_id: None,
-            });
-        };
-        let claims = org_claims(settings, &member);
-        Ok(Extras {
-            claims: ExtraClaims {
-                access: claims.clone(),
-                id: claims,
-            },
-            org_id: Some(member.org_id().to_string()),
-        })
-    }
-}
-
-/// Org claim of a machine-to-machine token: `{ns}org_id` only, for an org the
-/// client was granted (`tessera orgs grant-client`).
-pub fn m2m(
-    conn: &mut DbConn,
-    settings: &Settings,
-    client: &Client,
-    organization: Option<&str>,
-) -> Result<Map<String, Value>, OAuthError> {
-    let Some(o) = organization else {
-        return Ok(Map::new());
-    };
-    let denied = || {
-        OAuthError::InvalidRequest(format!(
-            "this client has no access to the organization `{o}`"
-        ))
-    };
-    let org = super::membership::find_org(conn, o)?.ok_or_else(denied)?;
-    let granted = client_organizations::table
-        .filter(client_organizations::client_id.eq(&client.id))
-        .filter(client_organizations::org_id.eq(&org.id))
-        .count()
-        .get_result::<i64>(conn)?
-        > 0;
-    if !granted {
-        return Err(denied());
-    }
-    let mut c = Map::new();
-    c.insert(format!("{}org_id", settings.namespace()), org.id.into());
-    Ok(c)
-}
-
 /// Grants a client org-scoped client-credentials tokens for an org.
 pub fn grant_client(
     conn: &mut DbConn,
     client_id: &str,
     org_ref: &str,
     now: NaiveDateTime,
-) -> Result<String, String> {
-    let org = super::membership::find_org(conn, org_ref)
-        .map_err(|e| e.to_string())?
-        .ok_or_else(|| format!("no organization `{org_ref}`"))?;
+) -> Result<String, OrgError> {
+    let org =
+        super::membership::find_org(conn, org_ref)?.ok_or(OrgError::NotFound("organization"))?;
     let exists = client_organizations::table
         .filter(client_organizations::client_id.eq(client_id))
         .filter(client_organizations::org_id.eq(&org.id))
         .count()
-        .get_result::<i64>(conn)
-        .map_err(|e| e.to_string())?
+        .get_result::<i64>(conn)?
         > 0;
     if !exists {
         diesel::insert_into(client_organizations::table)
@@ -182,8 +107,7 @@ pub fn grant_client(
                 client_organizations::org_id.eq(&org.id),
                 client_organizations::created_at.eq(now),
             ))
-            .execute(conn)
-            .map_err(|e| e.to_string())?;
+            .execute(conn)?;
     }
     Ok(org.id)
 }

@@ -205,7 +205,7 @@ pub fn add(
             OrgError::invalid("enroll_role", format!("unknown role `{role_ref}`"))
         })?;
         member.require_all(
-            &role.permission_list(),
+            &role.permission_list()?,
             &format!("the role `{}`", role.name),
         )?;
         let exists = dom::table
@@ -275,27 +275,32 @@ pub fn find(conn: &mut DbConn, member: &OrgMember, id: &str) -> Result<OrgDomain
         .ok_or(OrgError::NotFound("domain"))
 }
 
+/// Removes a domain; the audit event is written in the same transaction, so
+/// either both happen or neither.
 pub fn delete(
     conn: &mut DbConn,
     member: &OrgMember,
     id: &str,
+    ip: Option<&str>,
     now: NaiveDateTime,
 ) -> Result<(), OrgError> {
-    let row = find(conn, member, id)?;
-    diesel::delete(dom::table.find(&row.id)).execute(conn)?;
-    audit::record(
-        conn,
-        audit::Event {
-            action: "domain_removed",
-            org_id: Some(member.org_id()),
-            actor: Actor::User(member.user_id().to_string()),
-            target: Some(("domain", &row.id)),
-            ip: None,
-            detail: serde_json::json!({"domain": row.domain}),
-        },
-        now,
-    )?;
-    Ok(())
+    crate::db::dialect::write_tx(conn, |conn| {
+        let row = find(conn, member, id)?;
+        diesel::delete(dom::table.find(&row.id)).execute(conn)?;
+        audit::record(
+            conn,
+            audit::Event {
+                action: "domain_removed",
+                org_id: Some(member.org_id()),
+                actor: Actor::User(member.user_id().to_string()),
+                target: Some(("domain", &row.id)),
+                ip,
+                detail: serde_json::json!({"domain": row.domain}),
+            },
+            now,
+        )?;
+        Ok(())
+    })
 }
 
 /// Does the answer hold the expected value?
@@ -599,6 +604,18 @@ pub fn home_realm(
         .select((organizations::id, organizations::preferred_connection))
         .first(conn)
         .optional()
+}
+
+/// The metrics label of a TXT lookup outcome.
+pub fn outcome_label(a: &crate::dns::TxtAnswer) -> &'static str {
+    use crate::dns::TxtAnswer::*;
+    match a {
+        Records(_) => "records",
+        NoRecord => "no_record",
+        Nxdomain => "nxdomain",
+        Timeout => "timeout",
+        Error(_) => "error",
+    }
 }
 
 #[cfg(test)]

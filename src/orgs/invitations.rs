@@ -17,6 +17,7 @@ use crate::db::schema::{
 };
 use crate::db::DbConn;
 use crate::secrets;
+use crate::upstream::Connection;
 
 /// Who an invitation is for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -173,12 +174,12 @@ fn is_member_already(conn: &mut DbConn, org_id: &str, a: &Addressee) -> QueryRes
             .select(users::id)
             .load(conn)?,
         Addressee::GithubId(id) => identities::table
-            .filter(identities::provider.eq("github"))
+            .filter(identities::provider.eq(Connection::Github.as_str()))
             .filter(identities::subject.eq(id))
             .select(identities::user_id)
             .load(conn)?,
         Addressee::GithubLogin(l) => identities::table
-            .filter(identities::provider.eq("github"))
+            .filter(identities::provider.eq(Connection::Github.as_str()))
             .filter(identities::login.eq(l))
             .select(identities::user_id)
             .load(conn)?,
@@ -249,7 +250,7 @@ pub fn create(
             .ok_or_else(|| OrgError::invalid("role", format!("unknown role `{role_ref}`")))?;
         // The role may not hold a permission the inviter lacks.
         member.require_all(
-            &role.permission_list(),
+            &role.permission_list()?,
             &format!("the role `{}`", role.name),
         )?;
         if is_member_already(conn, &org_id, &addressee)? {
@@ -439,7 +440,7 @@ pub fn resend(
             .select(Role::as_select())
             .first(conn)?;
         member.require_all(
-            &role.permission_list(),
+            &role.permission_list()?,
             &format!("the role `{}`", role.name),
         )?;
         let token = secrets::new_token();
@@ -579,7 +580,7 @@ fn addresses_of(conn: &mut DbConn, user: &User) -> QueryResult<Addresses> {
     }
     let github: Vec<(String, Option<String>)> = identities::table
         .filter(identities::user_id.eq(&user.id))
-        .filter(identities::provider.eq("github"))
+        .filter(identities::provider.eq(Connection::Github.as_str()))
         .select((identities::subject, identities::login))
         .load(conn)?;
     Ok(Addresses { emails, github })

@@ -111,11 +111,11 @@ pub fn change_role(
         let new_role = find_role(conn, &org_id, role_ref)?
             .ok_or_else(|| OrgError::invalid("role", format!("unknown role `{role_ref}`")))?;
         member.require_all(
-            &new_role.permission_list(),
+            &new_role.permission_list()?,
             &format!("the role `{}`", new_role.name),
         )?;
         let current = target_role(conn, &org_id, target_user)?;
-        member.require_all(&current.permission_list(), "this member's current role")?;
+        member.require_all(&current.permission_list()?, "this member's current role")?;
         if current.id == new_role.id {
             return Ok(new_role);
         }
@@ -209,7 +209,7 @@ pub fn remove(
     crate::db::dialect::write_tx(conn, |conn| {
         lock_org(conn, &org_id)?;
         let current = target_role(conn, &org_id, target_user)?;
-        member.require_all(&current.permission_list(), "this member's role")?;
+        member.require_all(&current.permission_list()?, "this member's role")?;
         if current.id == OWNER && owner_count(conn, &org_id)? <= 1 {
             return Err(OrgError::Conflict(
                 "the last owner cannot be removed".into(),

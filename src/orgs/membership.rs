@@ -47,15 +47,16 @@ impl OrgMember {
             .select((Organization::as_select(), Role::as_select()))
             .first(conn)
             .optional()?;
-        Ok(row.map(|(org, role)| {
-            let permissions = role.permission_list();
-            Self {
+        row.map(|(org, role)| {
+            let permissions = role.permission_list()?;
+            Ok(Self {
                 org,
                 user_id: user_id.to_string(),
                 role,
                 permissions,
-            }
-        }))
+            })
+        })
+        .transpose()
     }
 
     pub fn org(&self) -> &Organization {

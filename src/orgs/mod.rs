@@ -13,10 +13,6 @@ pub mod roles;
 
 pub use membership::OrgMember;
 
-use actix_web::http::StatusCode;
-
-use crate::error::ApiError;
-
 /// The built-in permissions of SPEC §3.
 pub const PERMISSIONS: &[&str] = &[
     "org:read",
@@ -53,6 +49,9 @@ pub enum OrgError {
     },
     #[error(transparent)]
     Db(#[from] diesel::result::Error),
+    /// No connection could be had (pool timeout, database down).
+    #[error(transparent)]
+    Unavailable(crate::db::DbError),
 }
 
 impl OrgError {
@@ -64,34 +63,11 @@ impl OrgError {
     }
 }
 
-impl From<OrgError> for ApiError {
-    fn from(e: OrgError) -> Self {
-        match e {
-            OrgError::NotFound(what) => ApiError::new(
-                StatusCode::NOT_FOUND,
-                "not_found",
-                format!("{what} not found"),
-            ),
-            OrgError::Forbidden(m) => ApiError::forbidden(m),
-            OrgError::Conflict(m) => ApiError::conflict(m),
-            OrgError::Gone(m) => ApiError::new(StatusCode::GONE, "gone", m),
-            OrgError::Invalid { field, message } => ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_request",
-                format!("{field}: {message}"),
-            ),
-            OrgError::Db(e) => ApiError::internal(e),
-        }
-    }
-}
-
 impl From<crate::db::DbError> for OrgError {
     fn from(e: crate::db::DbError) -> Self {
         match e {
             crate::db::DbError::Query(q) => OrgError::Db(q),
-            other => OrgError::Db(diesel::result::Error::QueryBuilderError(
-                other.to_string().into(),
-            )),
+            other => OrgError::Unavailable(other),
         }
     }
 }

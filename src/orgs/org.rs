@@ -59,6 +59,18 @@ pub fn owner_count(conn: &mut DbConn, org_id: &str) -> QueryResult<i64> {
         .get_result(conn)
 }
 
+/// A write of an org's slug: a unique violation means a concurrent create or
+/// rename took the slug first, a 409 like the check before it (never a 500).
+fn slug_write(result: QueryResult<usize>, slug: &str) -> Result<usize, OrgError> {
+    match result {
+        Err(diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::UniqueViolation,
+            _,
+        )) => Err(OrgError::Conflict(format!("the slug `{slug}` is taken"))),
+        other => Ok(other?),
+    }
+}
+
 fn slug_taken(conn: &mut DbConn, slug: &str) -> QueryResult<bool> {
     organizations::table
         .filter(organizations::slug.eq(slug))
@@ -127,16 +139,12 @@ pub fn create(
             created_at: now,
             updated_at: now,
         };
-        match diesel::insert_into(organizations::table)
-            .values(&row)
-            .execute(conn)
-        {
-            Err(diesel::result::Error::DatabaseError(
-                diesel::result::DatabaseErrorKind::UniqueViolation,
-                _,
-            )) => return Err(OrgError::Conflict(format!("the slug `{slug}` is taken"))),
-            other => other?,
-        };
+        slug_write(
+            diesel::insert_into(organizations::table)
+                .values(&row)
+                .execute(conn),
+            &slug,
+        )?;
         diesel::insert_into(organization_members::table)
             .values(&Membership {
                 org_id: id.clone(),
@@ -268,7 +276,7 @@ pub fn update(
         None => None,
     };
     if let Some(Some(c)) = &changes.preferred_connection {
-        if !["google", "github", "dev"].contains(&c.as_str()) {
+        if c.parse::<crate::upstream::Connection>().is_err() {
             return Err(OrgError::invalid(
                 "preferred_connection",
                 "must be google, github or dev",
@@ -295,9 +303,14 @@ pub fn update(
                     s.as_str()
                 )));
             }
-            diesel::update(organizations::table.find(&org_id))
-                .set(organizations::slug.eq(s.as_str()))
-                .execute(conn)?;
+            // The check above reads; a concurrent rename or create may still win
+            // the unique index between it and this write.
+            slug_write(
+                diesel::update(organizations::table.find(&org_id))
+                    .set(organizations::slug.eq(s.as_str()))
+                    .execute(conn),
+                s.as_str(),
+            )?;
         }
         if let Some(n) = &name {
             diesel::update(organizations::table.find(&org_id))
@@ -410,21 +423,22 @@ pub fn memberships(
             organization_members::created_at,
         ))
         .load(conn)?;
-    Ok(rows
-        .into_iter()
-        .map(|(o, r, joined)| MembershipView {
-            organization: MembershipOrg {
-                id: o.id,
-                slug: o.slug,
-                name: o.name,
-                personal: o.personal,
-            },
-            permissions: r.permission_list(),
-            role: r.name,
-            role_id: r.id,
-            joined_at: joined,
+    rows.into_iter()
+        .map(|(o, r, joined)| {
+            Ok(MembershipView {
+                organization: MembershipOrg {
+                    id: o.id,
+                    slug: o.slug,
+                    name: o.name,
+                    personal: o.personal,
+                },
+                permissions: r.permission_list()?,
+                role: r.name,
+                role_id: r.id,
+                joined_at: joined,
+            })
         })
-        .collect())
+        .collect()
 }
 
 /// Audit events of the org, newest first, paged by event id (time-ordered UUIDv7).

@@ -22,15 +22,16 @@ pub struct RoleView {
     pub built_in: bool,
 }
 
-impl From<&Role> for RoleView {
-    fn from(r: &Role) -> Self {
-        Self {
+impl TryFrom<&Role> for RoleView {
+    type Error = diesel::result::Error;
+    fn try_from(r: &Role) -> QueryResult<Self> {
+        Ok(Self {
             id: r.id.clone(),
             name: r.name.clone(),
             description: r.description.clone(),
-            permissions: r.permission_list(),
+            permissions: r.permission_list()?,
             built_in: r.built_in,
-        }
+        })
     }
 }
 
@@ -214,7 +215,7 @@ pub fn update(
     crate::db::dialect::write_tx(conn, |conn| {
         let role = own_role(conn, member, role_id)?;
         // Editing a role you could not grant would let you escalate its holders.
-        member.require_all(&role.permission_list(), "the role")?;
+        member.require_all(&role.permission_list()?, "the role")?;
         if let Some(n) = &name {
             if name_taken(conn, &org_id, n, Some(&role.id))? {
                 return Err(OrgError::Conflict(format!("a role named `{n}` exists")));
@@ -267,7 +268,7 @@ pub fn delete(
     let org_id = member.org_id().to_string();
     crate::db::dialect::write_tx(conn, |conn| {
         let role = own_role(conn, member, role_id)?;
-        member.require_all(&role.permission_list(), "the role")?;
+        member.require_all(&role.permission_list()?, "the role")?;
         let in_use: i64 = organization_members::table
             .filter(organization_members::role_id.eq(&role.id))
             .count()

@@ -12,9 +12,6 @@ use sha2::{Digest, Sha256, Sha512};
 use super::keys::{Algorithm, KeyError, KeyStore};
 use crate::config::Settings;
 use crate::db::models::User;
-use crate::oauth::client::Client;
-use crate::oauth::scope::Scope;
-use crate::oauth::OAuthError;
 
 /// Claims added by later stages (org claims, actions), per token.
 #[derive(Debug, Default, Clone)]
@@ -23,48 +20,12 @@ pub struct ExtraClaims {
     pub id: Map<String, Value>,
 }
 
-/// The `aud` of an access token: the requested audience (which must be one
-/// of the client's), else the client's default, else the configured default,
-/// else the issuer; plus `{issuer}/api` when the scope holds `orgs` or `manage`.
-pub fn audiences(
-    settings: &Settings,
-    client: &Client,
-    requested: Option<&str>,
-    scope: &Scope,
-) -> Result<Vec<String>, OAuthError> {
-    let api = settings.api_audience();
-    let mut aud = Vec::new();
-    match requested {
-        Some(r) if client.audiences.iter().any(|a| a == r) || r == api => aud.push(r.to_string()),
-        Some(r) => {
-            return Err(OAuthError::InvalidTarget(format!(
-                "audience `{r}` is not allowed for this client"
-            )))
-        }
-        None => {
-            if let Some(d) = client
-                .default_audience()
-                .or(settings.tokens.default_audience.as_deref())
-            {
-                aud.push(d.to_string());
-            }
-        }
-    }
-    if (scope.contains("orgs") || scope.contains("manage")) && !aud.contains(&api) {
-        aud.push(api);
-    }
-    if aud.is_empty() {
-        aud.push(settings.issuer.clone());
-    }
-    Ok(aud)
-}
-
 pub struct AccessTokenSpec<'a> {
     pub jti: &'a str,
     pub client_id: &'a str,
     pub subject: &'a str,
     pub audiences: &'a [String],
-    pub scope: &'a Scope,
+    pub scope: &'a str,
     pub auth_time: Option<i64>,
     pub now: i64,
 }
@@ -93,7 +54,7 @@ pub fn access_claims(
     c.insert("nbf".into(), spec.now.into());
     c.insert("jti".into(), spec.jti.into());
     c.insert("client_id".into(), spec.client_id.into());
-    c.insert("scope".into(), spec.scope.to_string().into());
+    c.insert("scope".into(), spec.scope.into());
     if let Some(t) = spec.auth_time {
         c.insert("auth_time".into(), t.into());
     }
@@ -103,7 +64,7 @@ pub fn access_claims(
 pub struct IdTokenSpec<'a> {
     pub client_id: &'a str,
     pub user: &'a User,
-    pub scope: &'a Scope,
+    pub scope: &'a str,
     pub nonce: Option<&'a str>,
     pub auth_time: i64,
     pub session_id: Option<&'a str>,
@@ -137,15 +98,16 @@ pub fn id_claims(
 }
 
 /// Standard claims released by scope (OIDC Core §5.4).
-pub fn profile_claims(user: &User, scope: &Scope) -> Map<String, Value> {
+pub fn profile_claims(user: &User, scope: &str) -> Map<String, Value> {
+    let has = |t: &str| scope.split(' ').any(|s| s == t);
     let mut c = Map::new();
-    if scope.contains("email") {
+    if has("email") {
         if let Some(e) = &user.email {
             c.insert("email".into(), e.clone().into());
             c.insert("email_verified".into(), user.email_verified.into());
         }
     }
-    if scope.contains("profile") {
+    if has("profile") {
         if let Some(n) = &user.name {
             c.insert("name".into(), n.clone().into());
         }

@@ -8,7 +8,7 @@ use oauth2::{
 };
 use serde::Deserialize;
 
-use super::{IdentityProvider, Pending, UpstreamError, UpstreamStart};
+use super::{Connection, IdentityProvider, Pending, UpstreamError, UpstreamStart};
 use crate::accounts::UpstreamProfile;
 use crate::config::GithubConnector;
 
@@ -74,7 +74,7 @@ impl Github {
 
 impl IdentityProvider for Github {
     fn name(&self) -> &'static str {
-        "github"
+        Connection::Github.as_str()
     }
 
     fn display_name(&self) -> &'static str {
@@ -141,7 +141,7 @@ impl IdentityProvider for Github {
             ))
         })?;
         Ok(UpstreamProfile {
-            provider: "github".into(),
+            provider: Connection::Github.as_str().into(),
             subject: user.id.to_string(),
             login: Some(user.login.clone()),
             email: Some(primary.email.clone()),

@@ -7,7 +7,7 @@ use openidconnect::{
     PkceCodeVerifier, RedirectUrl, Scope, TokenResponse,
 };
 
-use super::{IdentityProvider, Pending, UpstreamError, UpstreamStart};
+use super::{Connection, IdentityProvider, Pending, UpstreamError, UpstreamStart};
 use crate::accounts::UpstreamProfile;
 use crate::config::GoogleConnector;
 
@@ -59,7 +59,7 @@ impl Google {
 
 impl IdentityProvider for Google {
     fn name(&self) -> &'static str {
-        "google"
+        Connection::Google.as_str()
     }
 
     fn display_name(&self) -> &'static str {
@@ -167,7 +167,7 @@ impl IdentityProvider for Google {
             .map(|p| p.as_str().to_string());
         let subject = claims.subject().as_str().to_string();
         Ok(UpstreamProfile {
-            provider: "google".into(),
+            provider: Connection::Google.as_str().into(),
             subject: subject.clone(),
             login: None,
             email: email.clone(),

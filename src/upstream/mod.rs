@@ -1,14 +1,69 @@
 //! Upstream identity providers behind one [`IdentityProvider`] trait:
 //! Google (OIDC, `openidconnect`), GitHub (OAuth 2.0, `oauth2` + REST API),
-//! and the `dev` form (handled by the login pages, no upstream at all).
+//! and the `dev` form ([`dev`], no upstream at all).
 
+pub mod dev;
 pub mod github;
 pub mod google;
+
+use std::fmt;
+use std::str::FromStr;
 
 use std::future::Future;
 
 use crate::accounts::UpstreamProfile;
 use crate::config::Settings;
+
+/// A built-in connection (`/login/{connection}`, `connection=` at
+/// `/authorize`, the identity provider of a user's identity).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Connection {
+    Google,
+    Github,
+    Dev,
+}
+
+impl Connection {
+    /// Display order on the login page.
+    pub const ALL: [Connection; 3] = [Self::Google, Self::Github, Self::Dev];
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Google => "google",
+            Self::Github => "github",
+            Self::Dev => "dev",
+        }
+    }
+
+    /// The button label.
+    pub fn display_name(&self) -> &'static str {
+        match self {
+            Self::Google => "Google",
+            Self::Github => "GitHub",
+            Self::Dev => "Dev login (unsafe)",
+        }
+    }
+}
+
+impl fmt::Display for Connection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown connection `{0}`")]
+pub struct UnknownConnection(pub String);
+
+impl FromStr for Connection {
+    type Err = UnknownConnection;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|c| c.as_str() == s)
+            .ok_or_else(|| UnknownConnection(s.to_string()))
+    }
+}
 
 /// Where to send the browser, and what to remember until the callback.
 #[derive(Debug)]
@@ -79,55 +134,57 @@ impl Connectors {
         }
     }
 
-    /// Names of the enabled connections, in display order.
-    pub fn enabled(&self) -> Vec<String> {
-        let mut v = Vec::new();
-        if self.google.is_some() {
-            v.push("google".to_string());
+    pub fn is_enabled(&self, c: Connection) -> bool {
+        match c {
+            Connection::Google => self.google.is_some(),
+            Connection::Github => self.github.is_some(),
+            Connection::Dev => self.dev,
         }
-        if self.github.is_some() {
-            v.push("github".to_string());
-        }
-        if self.dev {
-            v.push("dev".to_string());
-        }
-        v
     }
 
-    /// Starts a login at the named upstream; `None` if it is not enabled.
+    /// The enabled connections, in display order.
+    pub fn enabled(&self) -> Vec<Connection> {
+        Connection::ALL
+            .into_iter()
+            .filter(|c| self.is_enabled(*c))
+            .collect()
+    }
+
+    /// Names of the enabled connections, in display order.
+    pub fn enabled_names(&self) -> Vec<String> {
+        self.enabled()
+            .iter()
+            .map(|c| c.as_str().to_string())
+            .collect()
+    }
+
+    /// Starts a login at an upstream; `None` if it is not enabled or has no
+    /// upstream (dev).
     pub async fn start(
         &self,
-        name: &str,
+        c: Connection,
         callback: &str,
     ) -> Option<Result<UpstreamStart, UpstreamError>> {
-        match name {
-            "google" => Some(self.google.as_ref()?.start(callback).await),
-            "github" => Some(self.github.as_ref()?.start(callback).await),
-            _ => None,
+        match c {
+            Connection::Google => Some(self.google.as_ref()?.start(callback).await),
+            Connection::Github => Some(self.github.as_ref()?.start(callback).await),
+            Connection::Dev => None,
         }
     }
 
-    /// Finishes a login at the named upstream; `None` if it is not enabled.
+    /// Finishes a login at an upstream; `None` if it is not enabled or has no
+    /// upstream (dev).
     pub async fn finish(
         &self,
-        name: &str,
+        c: Connection,
         callback: &str,
         code: &str,
         pending: &Pending,
     ) -> Option<Result<UpstreamProfile, UpstreamError>> {
-        match name {
-            "google" => Some(self.google.as_ref()?.finish(callback, code, pending).await),
-            "github" => Some(self.github.as_ref()?.finish(callback, code, pending).await),
-            _ => None,
-        }
-    }
-
-    pub fn display_name(name: &str) -> &'static str {
-        match name {
-            "google" => "Google",
-            "github" => "GitHub",
-            "dev" => "Dev login (unsafe)",
-            _ => "Unknown",
+        match c {
+            Connection::Google => Some(self.google.as_ref()?.finish(callback, code, pending).await),
+            Connection::Github => Some(self.github.as_ref()?.finish(callback, code, pending).await),
+            Connection::Dev => None,
         }
     }
 }

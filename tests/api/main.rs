@@ -2,6 +2,7 @@
 //! One integration-test binary: every test runs the real server over real
 //! HTTP, on SQLite and (with `TESSERA_TEST_POSTGRES`) on PostgreSQL.
 
+mod core;
 mod dns;
 mod domains;
 mod fakes;

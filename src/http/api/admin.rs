@@ -121,7 +121,8 @@ pub async fn dry_run(
     _admin: AdminCaller,
     body: ApiJson<DryRun>,
 ) -> Result<HttpResponse, ApiError> {
-    use crate::hooks::{event, Trigger};
+    use crate::hooks::Trigger;
+    use crate::issuance::token::DryRunSource;
     let body = body.into_inner();
     let trigger = match body.trigger.as_deref() {
         None | Some("post_login") => Trigger::PostLogin,
@@ -132,65 +133,30 @@ pub async fn dry_run(
             ))
         }
     };
-    let ev = match (body.event, body.client_id) {
-        (Some(ev), None) if ev.is_object() => ev,
+    let source = match (body.event, body.client_id) {
+        (Some(ev), None) if ev.is_object() => DryRunSource::Event(ev),
         (Some(_), _) => {
             return Err(ApiError::unprocessable(
                 "event: give an object, or user_id + client_id instead",
             ))
         }
-        (None, Some(client_id)) => {
-            let now = state.clock.now_naive();
-            let (user_id, org) = (body.user_id, body.organization);
-            run(&state, move |conn| {
-                let client = crate::oauth::client::find(conn, &client_id)?
-                    .ok_or(OrgError::invalid("client_id", "no such client"))?;
-                let user = match (&user_id, trigger) {
-                    (Some(id), _) => Some(
-                        accounts::find_user(conn, id)?
-                            .ok_or(OrgError::invalid("user_id", "no such user"))?,
-                    ),
-                    (None, Trigger::PostLogin) => {
-                        return Err(OrgError::invalid("user_id", "is required for post_login"))
-                    }
-                    (None, Trigger::CredentialsExchange) => None,
-                };
-                // The org a login would land in, when none is named.
-                let org = match (&org, &user) {
-                    (Some(o), _) => Some(o.clone()),
-                    (None, Some(u)) => {
-                        crate::orgs::claims::default_org(conn, u)?.map(|m| m.org_id().to_string())
-                    }
-                    (None, None) => None,
-                };
-                Ok(event::build(
-                    conn,
-                    event::EventInput {
-                        trigger,
-                        transaction: "dry_run",
-                        user: user.as_ref(),
-                        client: &client,
-                        connection: None,
-                        organization: org.as_deref(),
-                        scope: &client.scopes.join(" "),
-                        audience: None,
-                        organization_param: org.as_deref(),
-                        ip: None,
-                        user_agent: None,
-                        now: now.and_utc().timestamp(),
-                    },
-                )?)
-            })
-            .await?
-        }
+        (None, Some(client_id)) => DryRunSource::Build {
+            client_id,
+            user_id: body.user_id,
+            organization: body.organization,
+        },
         (None, None) => {
             return Err(ApiError::unprocessable(
                 "event: give an event, or user_id + client_id",
             ))
         }
     };
-    let (result, actions) = state.hooks.run(trigger, ev.clone(), &state.metrics).await;
-    Ok(HttpResponse::Ok().json(match result {
+    let report = state
+        .issuance
+        .dry_run(crate::issuance::DryRunInput { trigger, source })
+        .await?;
+    let (actions, ev) = (report.actions, report.event);
+    Ok(HttpResponse::Ok().json(match report.result {
         Ok(out) => serde_json::json!({
             "allowed": true,
             "access_token_claims": out.access_token_claims,

@@ -38,13 +38,15 @@ pub async fn list(state: web::Data<AppState>, member: Member) -> Result<HttpResp
 
 pub async fn delete(
     state: web::Data<AppState>,
+    req: HttpRequest,
     member: Member,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (_, id) = path.into_inner();
     let now = state.clock.now_naive();
+    let ip = ip(&req);
     run(&state, move |conn| {
-        domains::delete(conn, &member.0, &id, now)
+        domains::delete(conn, &member.0, &id, ip.as_deref(), now)
     })
     .await?;
     Ok(HttpResponse::NoContent().finish())
@@ -68,7 +70,10 @@ pub async fn verify(
         "DNS TXT verification lookups, by outcome",
         vec![
             ("kind", "verify".into()),
-            ("outcome", outcome_label(&answer).into()),
+            (
+                "outcome",
+                crate::orgs::domains::outcome_label(&answer).into(),
+            ),
         ],
     );
     let now = state.clock.now_naive();
@@ -90,17 +95,6 @@ pub async fn verify(
             "expected": {"type": "TXT", "name": domains::record_name(&row.domain), "value": format!("{}{}", domains::VALUE_PREFIX, row.verification_token)},
         })),
     })
-}
-
-pub fn outcome_label(a: &crate::dns::TxtAnswer) -> &'static str {
-    use crate::dns::TxtAnswer::*;
-    match a {
-        Records(_) => "records",
-        NoRecord => "no_record",
-        Nxdomain => "nxdomain",
-        Timeout => "timeout",
-        Error(_) => "error",
-    }
 }
 
 fn describe(a: &crate::dns::TxtAnswer) -> String {

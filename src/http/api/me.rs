@@ -7,8 +7,6 @@ use super::{run, ApiJson, UserCaller};
 use crate::accounts;
 use crate::app::AppState;
 use crate::error::ApiError;
-use crate::oauth::revoke::find_refresh;
-use crate::oauth::{client, OAuthError};
 use crate::orgs::{org as orgs, OrgError};
 
 pub async fn me(state: web::Data<AppState>, caller: UserCaller) -> Result<HttpResponse, ApiError> {
@@ -57,34 +55,16 @@ pub async fn switch_org(
     if body.organization.len() > 128 || body.refresh_token.len() > 512 {
         return Err(ApiError::unprocessable("organization or refresh_token is too long").into());
     }
-    let token = body.refresh_token.clone();
-    let client = state
-        .db
-        .run(move |conn| {
-            let rt = find_refresh(conn, &token)?
-                .filter(|rt| rt.user_id == caller.user_id && rt.client_id == caller.client_id)
-                .ok_or_else(|| OAuthError::InvalidGrant("the refresh token is not yours".into()))?;
-            client::find(conn, &rt.client_id)?
-                .ok_or_else(|| OAuthError::InvalidGrant("unknown client".into()))
-        })
+    let response = state
+        .issuance
+        .switch_org(
+            caller.user_id,
+            caller.client_id,
+            body.organization,
+            body.refresh_token,
+            &crate::http::authorize::context(&req),
+        )
         .await?;
-    // The same code path as grant_type=refresh_token&organization=….
-    let plan = crate::http::token::refresh_with_hooks(
-        &state,
-        &req,
-        client,
-        body.refresh_token,
-        None,
-        Some(body.organization),
-        "switch",
-    )
-    .await?;
-    let response = plan.sign(&state.keys).await.map_err(OAuthError::from)?;
-    state.metrics.inc(
-        "tessera_tokens_issued_total",
-        "Token responses issued, by grant type",
-        vec![("grant_type", "switch_org".to_string())],
-    );
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
         .json(response))

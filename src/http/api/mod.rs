@@ -83,7 +83,7 @@ api_routes! {
 
 use actix_web::dev::Payload;
 use actix_web::http::{header, StatusCode};
-use actix_web::{web, FromRequest, HttpRequest, HttpResponse, ResponseError};
+use actix_web::{web, FromRequest, HttpRequest};
 use futures_util::future::LocalBoxFuture;
 use serde::{Deserialize, Serialize};
 
@@ -111,38 +111,6 @@ pub enum AuthError {
     InsufficientScope(&'static str),
     #[error(transparent)]
     Api(#[from] ApiError),
-}
-
-impl ResponseError for AuthError {
-    fn status_code(&self) -> StatusCode {
-        match self {
-            Self::Missing(_) | Self::InvalidToken(_) => StatusCode::UNAUTHORIZED,
-            Self::InsufficientScope(_) => StatusCode::FORBIDDEN,
-            Self::Api(e) => e.status_code(),
-        }
-    }
-
-    fn error_response(&self) -> HttpResponse {
-        let (code, challenge) = match self {
-            Self::Missing(_) => ("invalid_request", r#"Bearer realm="tessera""#.to_string()),
-            Self::InvalidToken(d) => (
-                "invalid_token",
-                format!(
-                    r#"Bearer realm="tessera", error="invalid_token", error_description="{}""#,
-                    d.replace('"', "'")
-                ),
-            ),
-            Self::InsufficientScope(_) => (
-                "insufficient_scope",
-                r#"Bearer realm="tessera", error="insufficient_scope""#.to_string(),
-            ),
-            Self::Api(e) => return e.error_response(),
-        };
-        HttpResponse::build(self.status_code())
-            .insert_header((header::WWW_AUTHENTICATE, challenge))
-            .insert_header((header::CACHE_CONTROL, "no-store"))
-            .json(serde_json::json!({"error": code, "error_description": self.to_string()}))
-    }
 }
 
 async fn authenticate(req: HttpRequest) -> Result<Caller, AuthError> {

@@ -198,7 +198,7 @@ pub async fn list_roles(
 ) -> Result<HttpResponse, ApiError> {
     let list = run(&state, move |conn| roles::list(conn, &member.0)).await?;
     Ok(HttpResponse::Ok()
-        .json(serde_json::json!({"data": list.iter().map(RoleView::from).collect::<Vec<_>>()})))
+        .json(serde_json::json!({"data": list.iter().map(RoleView::try_from).collect::<Result<Vec<_>, _>>()?})))
 }
 
 pub async fn create_role(
@@ -213,7 +213,7 @@ pub async fn create_role(
         roles::create(conn, &member.0, body.into_inner(), ip.as_deref(), now)
     })
     .await?;
-    Ok(HttpResponse::Created().json(RoleView::from(&role)))
+    Ok(HttpResponse::Created().json(RoleView::try_from(&role)?))
 }
 
 pub async fn update_role(
@@ -237,7 +237,7 @@ pub async fn update_role(
         )
     })
     .await?;
-    Ok(HttpResponse::Ok().json(RoleView::from(&role)))
+    Ok(HttpResponse::Ok().json(RoleView::try_from(&role)?))
 }
 
 pub async fn delete_role(

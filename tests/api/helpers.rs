@@ -501,3 +501,20 @@ impl TestApp {
 pub fn org_claim(app: &TestApp, token: &str, name: &str) -> serde_json::Value {
     claims(token)[format!("{}/{name}", app.address)].clone()
 }
+
+/// A refresh-token grant, optionally switching to `org` (RFC 6749 §6).
+pub async fn refresh(
+    app: &TestApp,
+    client: &TestClient,
+    t: &Tokens,
+    org: Option<&str>,
+) -> reqwest::Response {
+    let mut form = vec![
+        ("grant_type", "refresh_token"),
+        ("refresh_token", t.refresh_token.as_deref().unwrap()),
+    ];
+    if let Some(o) = org {
+        form.push(("organization", o));
+    }
+    app.token(client, &form).await
+}

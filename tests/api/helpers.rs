@@ -17,7 +17,12 @@ pub enum Backend {
 }
 
 /// Generates `name::sqlite` and `name::postgres` tests from `async fn name(Backend)`.
-/// The PostgreSQL variant is skipped (with a note) when `TESSERA_TEST_POSTGRES` is unset.
+///
+/// The PostgreSQL variant runs against the server named by `TESSERA_TEST_POSTGRES`.
+/// When that variable is unset (or empty) the variant is skipped with a note, so a
+/// plain `cargo test` passes on a machine with SQLite alone — except when `CI` is
+/// `true`: there it fails, so a CI job that lost the variable cannot go green
+/// without having run PostgreSQL (see `postgres_enabled`).
 #[macro_export]
 macro_rules! both_backends {
     ($($name:ident),* $(,)?) => {
@@ -29,8 +34,7 @@ macro_rules! both_backends {
                 }
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn postgres() {
-                    if $crate::helpers::postgres_url().is_none() {
-                        eprintln!("TESSERA_TEST_POSTGRES unset: skipping the PostgreSQL run");
+                    if !$crate::helpers::postgres_enabled() {
                         return;
                     }
                     super::$name($crate::helpers::Backend::Postgres).await
@@ -38,6 +42,24 @@ macro_rules! both_backends {
             }
         )*
     };
+}
+
+/// Whether the PostgreSQL variant of a test runs. Without `TESSERA_TEST_POSTGRES`
+/// it is skipped with a note, or, when `CI` is `true`, the test panics: CI must not
+/// pass on SQLite alone.
+pub fn postgres_enabled() -> bool {
+    if postgres_url().is_some() {
+        return true;
+    }
+    let on_ci = std::env::var("CI").is_ok_and(|v| v.eq_ignore_ascii_case("true"));
+    assert!(
+        !on_ci,
+        "TESSERA_TEST_POSTGRES is unset or empty but CI=true: set TESSERA_TEST_POSTGRES \
+         to a PostgreSQL server URL (e.g. postgres://postgres@127.0.0.1:5432) so the \
+         PostgreSQL tests run instead of being skipped"
+    );
+    eprintln!("TESSERA_TEST_POSTGRES unset: skipping the PostgreSQL run");
+    false
 }
 
 pub fn postgres_url() -> Option<String> {
@@ -500,4 +522,21 @@ impl TestApp {
 /// The org claim `name` under the default namespace of `app`.
 pub fn org_claim(app: &TestApp, token: &str, name: &str) -> serde_json::Value {
     claims(token)[format!("{}/{name}", app.address)].clone()
+}
+
+/// A refresh-token grant, optionally switching to `org` (RFC 6749 §6).
+pub async fn refresh(
+    app: &TestApp,
+    client: &TestClient,
+    t: &Tokens,
+    org: Option<&str>,
+) -> reqwest::Response {
+    let mut form = vec![
+        ("grant_type", "refresh_token"),
+        ("refresh_token", t.refresh_token.as_deref().unwrap()),
+    ];
+    if let Some(o) = org {
+        form.push(("organization", o));
+    }
+    app.token(client, &form).await
 }

@@ -12,7 +12,7 @@ use tessera::config::{ActionConfig, SecretString, Settings};
 
 use crate::both_backends;
 use crate::helpers::{
-    claims, org_claim, query_param, spec, Backend, Pkce, TestApp, TestClient, Tokens,
+    claims, org_claim, query_param, refresh, spec, Backend, Pkce, TestApp, TestClient, Tokens,
 };
 
 both_backends!(
@@ -181,22 +181,6 @@ async fn login_result(app: &TestApp, client: &TestClient, email: &str) -> Result
             Err(query_param(&loc, "error_description").unwrap_or_default())
         }
     }
-}
-
-async fn refresh(
-    app: &TestApp,
-    client: &TestClient,
-    t: &Tokens,
-    org: Option<&str>,
-) -> reqwest::Response {
-    let mut form = vec![
-        ("grant_type", "refresh_token"),
-        ("refresh_token", t.refresh_token.as_deref().unwrap()),
-    ];
-    if let Some(o) = org {
-        form.push(("organization", o));
-    }
-    app.token(client, &form).await
 }
 
 async fn webhook_adds_claims_at_login_refresh_and_switch(b: Backend) {

@@ -245,7 +245,7 @@ pub async fn recheck_domains(state: &AppState) -> Result<usize, DbError> {
     let due = state
         .db
         .run(move |conn| {
-            if !domains::take_lease(conn, "domain-recheck", &holder, lease, now)? {
+            if !crate::db::lease::take(conn, "domain-recheck", &holder, lease, now)? {
                 return Ok(Vec::new());
             }
             domains::due_for_recheck(conn, interval, now).map_err(DbError::from)
@@ -311,7 +311,7 @@ pub async fn purge_expired(
     state
         .db
         .run(move |conn| {
-            if !crate::orgs::domains::take_lease(conn, "purge", &holder, lease, now)? {
+            if !crate::db::lease::take(conn, "purge", &holder, lease, now)? {
                 return Ok(None);
             }
             Ok(Some(crate::maintenance::purge(conn, ttl, now)?))

@@ -33,7 +33,6 @@ pub mod clock;
 pub mod config;
 pub mod db;
 pub mod dns;
-pub mod error;
 pub mod hooks;
 pub mod http;
 pub mod issuance;

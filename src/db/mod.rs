@@ -5,6 +5,7 @@
 //! the blocking thread pool so async workers only do I/O.
 
 pub mod dialect;
+pub mod lease;
 pub mod models;
 pub mod schema;
 

@@ -60,7 +60,7 @@ pub(super) fn login_response(
 ) -> HttpResponse {
     let done = match done {
         Ok(d) => d,
-        Err(e) => return crate::error::internal_page(&e),
+        Err(e) => return crate::http::error::internal_page(&e),
     };
     let mut res = match done.outcome {
         LoginOutcome::Page(msg) => pages::error_page(StatusCode::BAD_REQUEST, &msg, None),
@@ -140,7 +140,7 @@ pub(super) async fn load_tx(
     {
         Ok(Ok(tx)) => Ok(tx),
         Ok(Err(p)) => Err(tx_problem_page(p)),
-        Err(e) => Err(crate::error::internal_page(&e)),
+        Err(e) => Err(crate::http::error::internal_page(&e)),
     }
 }
 
@@ -166,7 +166,7 @@ pub async fn org_picker(
         .await;
     let memberships = match listed {
         Ok(m) => m,
-        Err(e) => return crate::error::internal_page(&e),
+        Err(e) => return crate::http::error::internal_page(&e),
     };
     let mut body = String::from(
         r#"<p>Choose the organization to continue with.</p><form method="post" action="/login/organization">"#,

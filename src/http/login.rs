@@ -115,7 +115,7 @@ pub async fn login_connection(
         .await;
     match saved {
         Ok(_) => see_other(&start.url),
-        Err(e) => crate::error::internal_page(&e),
+        Err(e) => crate::http::error::internal_page(&e),
     }
 }
 
@@ -238,7 +238,7 @@ pub async fn callback(
     let tx = match found {
         Ok(Ok(tx)) => tx,
         Ok(Err(p)) => return tx_problem_page(p),
-        Err(e) => return crate::error::internal_page(&e),
+        Err(e) => return crate::http::error::internal_page(&e),
     };
     if let Some(err) = q.error {
         // The user declined upstream (or the upstream refused): tell the client.

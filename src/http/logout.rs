@@ -34,7 +34,7 @@ pub async fn logout(state: web::Data<AppState>, req: HttpRequest) -> HttpRespons
         Ok(Err(problem)) => {
             return pages::error_page(StatusCode::BAD_REQUEST, &problem.to_string(), None)
         }
-        Err(e) => return crate::error::internal_page(&e),
+        Err(e) => return crate::http::error::internal_page(&e),
     };
     let mut gone = Cookie::new(SESSION_COOKIE, "");
     gone.set_path("/");

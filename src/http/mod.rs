@@ -4,6 +4,7 @@
 pub mod api;
 pub mod authorize;
 pub mod cors;
+pub mod error;
 pub mod health;
 pub mod login;
 pub mod logout;
@@ -21,7 +22,7 @@ use actix_web::{web, HttpResponse};
 use tracing::Instrument;
 
 use crate::app::AppState;
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 
 /// The route table.
 pub fn routes(cfg: &mut web::ServiceConfig) {

@@ -14,7 +14,7 @@
 //! refuse a request reads first, the actions run in between, and one write
 //! transaction rotates, persists what the actions asked and stores the new
 //! tokens. HTTP handlers only extract the request, call one function of
-//! [`Issuance`] and map the result (`crate::error`); nothing here knows HTTP.
+//! [`Issuance`] and map the result (`crate::http::error`); nothing here knows HTTP.
 //!
 //! * [`login`] — `/authorize` start, upstream completion and the org picker;
 //! * [`token`] — the token endpoint's grants, `/api/switch-org`, the dry run;

@@ -1,6 +1,6 @@
 //! The OAuth 2.0 / OIDC protocol: clients and their authentication, the
 //! authorization request, the grants, introspection and revocation.
-//! No HTTP here: handlers live in `src/http`, and `crate::error` maps
+//! No HTTP here: handlers live in `src/http`, and `crate::http::error` maps
 //! [`OAuthError`] to its response.
 
 pub mod authorize;

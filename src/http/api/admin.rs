@@ -7,7 +7,7 @@ use super::{ip, run, AdminCaller, ApiJson, Page, PageQuery};
 use crate::accounts;
 use crate::app::AppState;
 use crate::audit::Actor;
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 use crate::orgs::org::{self as org_ops, NewOrg, OrgView};
 use crate::orgs::{admin, OrgError};
 

@@ -5,7 +5,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::{ip, run, ApiJson, Member};
 use crate::app::AppState;
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 use crate::orgs::domains::{self, DomainInput, VerifyOutcome};
 
 pub async fn add(

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use super::{ip, run, ApiJson, Member, UserCaller};
 use crate::accounts;
 use crate::app::AppState;
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 use crate::http::pages::{self, esc, qs};
 use crate::orgs::invitations::{self as inv, AcceptOutcome, CreateCtx, InvitationInput, Issued};
 use crate::orgs::OrgError;

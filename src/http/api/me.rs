@@ -6,7 +6,7 @@ use serde::Deserialize;
 use super::{run, ApiJson, UserCaller};
 use crate::accounts;
 use crate::app::AppState;
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 use crate::orgs::{org as orgs, OrgError};
 
 pub async fn me(state: web::Data<AppState>, caller: UserCaller) -> Result<HttpResponse, ApiError> {

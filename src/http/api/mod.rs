@@ -88,7 +88,7 @@ use futures_util::future::LocalBoxFuture;
 use serde::{Deserialize, Serialize};
 
 use crate::app::AppState;
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 use crate::oauth::revoke::is_denied;
 use crate::orgs::OrgMember;
 use crate::tokens::verify::{audiences, verify_access_token};

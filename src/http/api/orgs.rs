@@ -6,7 +6,7 @@ use serde::Deserialize;
 
 use super::{ip, run, ApiJson, Member, Page, PageQuery, UserCaller};
 use crate::app::AppState;
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 use crate::orgs::members;
 use crate::orgs::org::{self as org_ops, NewOrg, OrgChanges, OrgView};
 use crate::orgs::roles::{self, RoleInput, RoleView};

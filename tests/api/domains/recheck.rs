@@ -71,7 +71,7 @@ async fn recheck_lease_has_one_holder(b: Backend) {
     let db = app.state.db.clone();
     let now = tessera::clock::Clock::now_naive(app.clock.as_ref());
     tokio::task::spawn_blocking(move || {
-        use tessera::orgs::domains::take_lease;
+        use tessera::db::lease::take as take_lease;
         let mut conn = db.get().unwrap();
         let ttl = chrono::Duration::minutes(10);
         assert!(take_lease(&mut conn, "job", "a", ttl, now).unwrap());

@@ -32,6 +32,9 @@ pub struct AppState {
     pub hooks: Arc<crate::hooks::Pipeline>,
     /// The one issuance service (SPEC §9): every token set goes through it.
     pub issuance: crate::issuance::Issuance,
+    /// Counts finished invitation deliveries (sent, logged or failed, and
+    /// recorded): a completion signal for whoever waits on one.
+    pub deliveries: Arc<tokio::sync::watch::Sender<u64>>,
     /// This process's identity for job leases.
     pub instance_id: String,
 }
@@ -110,6 +113,7 @@ impl AppState {
             dns: Arc::new(dns),
             hooks,
             issuance,
+            deliveries: Arc::new(tokio::sync::watch::Sender::new(0)),
             instance_id: uuid::Uuid::new_v4().to_string(),
         })
     }

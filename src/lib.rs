@@ -2,28 +2,44 @@
 //!
 //! # Layout
 //!
-//! * [`main`](../tessera/index.html) — the CLI (`serve`, `migrate`, `keys`, …) in `src/main.rs`.
-//! * [`app`] — builds the state (pool, key store, metrics, clock) and the HTTP server.
-//! * [`config`] — settings: embedded defaults, TOML file, `TESSERA_…` environment, validation.
-//! * [`clock`] — the `Clock` trait; `SystemClock` in production, `FixedClock` in tests.
-//! * [`error`] — the one place where domain errors become HTTP statuses.
-//! * [`http`] — thin actix handlers, one file per area; `http/mod.rs` holds the route table.
-//! * [`tokens`] — signing keys (josekit), JWKS, and token signing/verification.
-//! * [`db`] — `DbConn` (diesel `MultiConnection` over SQLite and PostgreSQL), pool,
-//!   embedded migrations, `schema.rs`, `models.rs`.
-//! * [`metrics`] — Prometheus text-format counters and histograms.
-//! * [`oauth`] — the protocol: clients and client auth, `/authorize` validation and
-//!   login transactions, SSO sessions, grants, introspection, revocation, `OAuthError`.
-//! * [`upstream`] — the `IdentityProvider` trait; Google (openidconnect), GitHub (oauth2).
-//! * [`accounts`] — users and identities: find, link by verified email, create.
-//! * [`hooks`] — the post-login action pipeline: signed webhooks, QuickJS scripts, the event.
-//! * [`orgs`] — organizations, members, roles, and the org claims of tokens.
-//! * [`audit`] — audit events, written in the transaction of the change.
-//! * [`maintenance`] — purging expired transactions, codes, sessions, tokens.
-//! * [`mail`] — the mailer (SMTP through lettre, or the log).
-//! * [`dns`] — TXT lookups for domain verification (hickory-resolver).
-//! * [`bench`] — the `tessera bench` load generator.
-//! * [`secrets`] — CSPRNG tokens, token hashes, client-secret hashing, constant-time compare.
+//! Modules form layers; each imports only modules of lower layers, so there
+//! are no import cycles (`.ci/layering.sh` checks it, and that nothing below
+//! the web layer names actix-web).
+//!
+//! 1. Foundations, importing nothing of ours:
+//!    * [`clock`] — the `Clock` trait; `SystemClock` in production, `FixedClock` in tests.
+//!    * [`secrets`] — CSPRNG tokens, token hashes, client-secret hashing, constant-time compare.
+//!    * [`metrics`] — Prometheus text-format counters and histograms.
+//!    * [`html`] — HTML escaping for pages and emails.
+//! 2. [`config`] — settings: embedded defaults, TOML file, `TESSERA_…` environment, validation.
+//! 3. [`db`] — `DbConn` (diesel `MultiConnection` over SQLite and PostgreSQL), pool,
+//!    embedded migrations, `schema.rs`, `models.rs`, per-backend `dialect`, job `lease`s.
+//! 4. Storage-level services, on `db` and `config`:
+//!    * [`audit`] — audit events, written in the transaction of the change.
+//!    * [`accounts`] — users and identities: find, link by verified email, create, app_metadata.
+//!    * [`tokens`] — signing keys (josekit), JWKS, token claims, signing and verification.
+//!    * [`dns`] — TXT lookups for domain verification (hickory-resolver).
+//!    * [`mail`] — the mailer (SMTP through lettre, or the log).
+//!    * [`maintenance`] — purging expired transactions, codes, sessions, tokens.
+//! 5. [`upstream`] — the `IdentityProvider` trait and the `Connection` names; Google
+//!    (openidconnect), GitHub (oauth2), the dev form.
+//! 6. [`orgs`] — organizations, members, roles, invitations, domains, the `OrgMember`
+//!    proof of membership, and the org claims of tokens. The rules; no protocol, no HTTP.
+//! 7. [`oauth`] — the protocol: clients and client auth, grant types, `/authorize`
+//!    validation and login transactions, SSO sessions, the grants (read and write
+//!    phases), introspection, revocation, RP logout, `OAuthError`.
+//! 8. [`hooks`] — the post-login action pipeline: signed webhooks, QuickJS scripts, the event.
+//! 9. [`issuance`] — the one issuance service (SPEC §9): every token set (and the code
+//!    that becomes one) is issued by one call here: built-in stages → actions →
+//!    claims → store → audit → signed response.
+//! 10. [`bench`] — the `tessera bench` load generator (an HTTP client of the server).
+//! 11. The web layer:
+//!    * [`app`] — builds the state (pool, key store, issuance service, …) and the HTTP server.
+//!    * [`http`] — thin actix handlers, one file per area: extract, one call, map.
+//!      `http/mod.rs` holds the route table; `http/error.rs` is the one place where
+//!      domain errors become HTTP responses (OAuth JSON, API JSON, HTML pages).
+//!
+//! The CLI (`serve`, `migrate`, `keys`, …) is `src/main.rs`.
 
 pub mod accounts;
 pub mod app;

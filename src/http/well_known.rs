@@ -40,7 +40,7 @@ pub fn discovery_document(state: &AppState) -> serde_json::Value {
         "scopes_supported": SCOPES_SUPPORTED,
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
-        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "grant_types_supported": crate::oauth::grant_type::GrantType::ALL.map(|g| g.as_str()),
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": algs,
         "userinfo_signing_alg_values_supported": ["none"],

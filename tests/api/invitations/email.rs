@@ -13,8 +13,11 @@ both_backends!(
 );
 
 async fn delivery_status(app: &TestApp, owner: &Tokens, id: &str) -> String {
-    // The email goes out off the request path: wait for its outcome.
-    for _ in 0..200 {
+    // The email goes out off the request path: wait for its outcome, woken
+    // by the server's delivery signal (subscribed before the first look, so
+    // a delivery that finishes in between is not missed).
+    let mut finished = app.state.deliveries.subscribe();
+    loop {
         let (_, list) = app
             .api(
                 "GET",
@@ -31,12 +34,14 @@ async fn delivery_status(app: &TestApp, owner: &Tokens, id: &str) -> String {
             .map(|i| i["delivery_status"].as_str().unwrap().to_string());
         match status.as_deref() {
             Some("pending") | None => {
-                tokio::time::sleep(std::time::Duration::from_millis(25)).await
+                tokio::time::timeout(std::time::Duration::from_secs(30), finished.changed())
+                    .await
+                    .expect("delivery never finished")
+                    .expect("server gone");
             }
             Some(s) => return s.to_string(),
         }
     }
-    panic!("delivery never finished");
 }
 
 async fn email_invitation_arrives_and_is_accepted_in_the_login(b: Backend) {

@@ -21,6 +21,7 @@
 //! * [`audit`] — audit events, written in the transaction of the change.
 //! * [`maintenance`] — purging expired transactions, codes, sessions, tokens.
 //! * [`mail`] — the mailer (SMTP through lettre, or the log).
+//! * [`html`] — HTML escaping for pages and emails.
 //! * [`dns`] — TXT lookups for domain verification (hickory-resolver).
 //! * [`bench`] — the `tessera bench` load generator.
 //! * [`secrets`] — CSPRNG tokens, token hashes, client-secret hashing, constant-time compare.
@@ -35,6 +36,7 @@ pub mod db;
 pub mod dns;
 pub mod error;
 pub mod hooks;
+pub mod html;
 pub mod http;
 pub mod mail;
 pub mod maintenance;

@@ -9,7 +9,7 @@ use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use crate::config::SmtpSettings;
-use crate::http::pages::esc;
+use crate::html::esc;
 
 /// One email, text and HTML.
 #[derive(Debug, Clone)]

@@ -11,6 +11,7 @@ use std::sync::{Arc, RwLock};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
+use bytes::Bytes;
 use chrono::{DateTime, Duration, Utc};
 use josekit::jwk::Jwk;
 use josekit::jws::{EdDSA, JwsSigner, JwsVerifier, ES256, RS256};
@@ -289,7 +290,8 @@ pub fn prune(
 pub struct KeySet {
     pub active: Arc<LoadedKey>,
     pub published: Vec<Arc<LoadedKey>>,
-    pub jwks_body: actix_web::web::Bytes,
+    /// The JWKS document, serialized once per key set (cheap to clone).
+    pub jwks_body: Bytes,
     pub jwks_etag: String,
 }
 
@@ -464,7 +466,7 @@ fn load_set(dir: &Path, max_token_ttl: Duration, now: DateTime<Utc>) -> Result<K
     Ok(KeySet {
         active,
         published,
-        jwks_body: body.into(),
+        jwks_body: Bytes::from(body),
         jwks_etag: etag,
     })
 }

@@ -13,7 +13,7 @@ use crate::config::Settings;
 use crate::db::{Db, DbError};
 use crate::http::cors::OriginCache;
 use crate::metrics::Metrics;
-use crate::tokens::keys::{Algorithm, KeyError, KeyStore};
+use crate::tokens::keys::{KeyError, KeyStore};
 use crate::upstream::Connectors;
 
 /// Everything a handler may reach. Cheap to clone (all `Arc`s inside).
@@ -45,6 +45,12 @@ pub enum StartError {
     Db(#[from] DbError),
     #[error("signing keys: {0}")]
     Keys(#[from] KeyError),
+    #[error(transparent)]
+    Hooks(#[from] crate::hooks::BuildError),
+    #[error(transparent)]
+    Mail(#[from] crate::mail::MailError),
+    #[error(transparent)]
+    Dns(#[from] crate::dns::ResolverError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: String,
@@ -68,11 +74,10 @@ impl AppState {
         if !applied.is_empty() {
             tracing::info!(?applied, "applied migrations");
         }
-        let alg = Algorithm::parse(&settings.keys.algorithm).map_err(StartError::Other)?;
         let keys = KeyStore::open(
             &settings.keys.dir,
-            alg,
-            max_token_ttl(&settings),
+            settings.keys.algorithm,
+            settings.max_token_ttl(),
             clock.as_ref(),
         )?;
         let clients = settings.clients.clone();
@@ -85,11 +90,9 @@ impl AppState {
         let http = crate::upstream::http_client()
             .map_err(|e| StartError::Other(format!("HTTP client: {e}")))?;
         let connectors = Connectors::from_settings(&settings, http);
-        let mailer = crate::mail::Mailer::from_settings(settings.smtp.as_ref())
-            .map_err(StartError::Other)?;
-        let dns = crate::dns::Dns::from_settings(&settings.domains).map_err(StartError::Other)?;
-        let hooks =
-            Arc::new(crate::hooks::Pipeline::build(&settings, None).map_err(StartError::Other)?);
+        let mailer = crate::mail::Mailer::from_settings(settings.smtp.as_ref())?;
+        let dns = crate::dns::Dns::from_settings(&settings.domains)?;
+        let hooks = Arc::new(crate::hooks::Pipeline::build(&settings, None)?);
         let settings = Arc::new(settings);
         let metrics = Arc::new(Metrics::new());
         let issuance = crate::issuance::Issuance::new(
@@ -120,12 +123,9 @@ impl AppState {
 }
 
 /// The longest lifetime of a signed token: a retiring key stays published this long.
+/// Kept for existing callers; it is [`Settings::max_token_ttl`].
 pub fn max_token_ttl(settings: &Settings) -> chrono::Duration {
-    let secs = settings
-        .tokens
-        .access_token_ttl_secs
-        .max(settings.tokens.id_token_ttl_secs);
-    chrono::Duration::seconds(i64::try_from(secs).unwrap_or(i64::MAX / 1000))
+    settings.max_token_ttl()
 }
 
 pub struct Application {
@@ -237,12 +237,8 @@ fn spawn_domain_rechecker(state: &AppState) {
 /// domains were checked.
 pub async fn recheck_domains(state: &AppState) -> Result<usize, DbError> {
     use crate::orgs::domains;
-    let interval = chrono::Duration::seconds(
-        i64::try_from(state.settings.domains.recheck_interval_secs).unwrap_or(3600),
-    );
-    let grace = chrono::Duration::seconds(
-        i64::try_from(state.settings.domains.grace_period_secs).unwrap_or(3 * 86400),
-    );
+    let interval = state.settings.domains.recheck_interval();
+    let grace = state.settings.domains.grace_period();
     let now = state.clock.now_naive();
     let holder = state.instance_id.clone();
     let lease = interval * 2;
@@ -308,10 +304,8 @@ pub async fn purge_expired(
 ) -> Result<Option<crate::maintenance::Purged>, DbError> {
     let now = state.clock.now_naive();
     let holder = state.instance_id.clone();
-    let lease = chrono::Duration::seconds(
-        i64::try_from(state.settings.maintenance.purge_interval_secs.max(10)).unwrap_or(600) * 2,
-    );
-    let ttl = max_token_ttl(&state.settings);
+    let lease = state.settings.maintenance.purge_interval() * 2;
+    let ttl = state.settings.max_token_ttl();
     state
         .db
         .run(move |conn| {

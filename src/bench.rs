@@ -14,7 +14,7 @@ use base64::Engine;
 use clap::Args;
 use sha2::{Digest, Sha256};
 
-#[derive(Debug, Args)]
+#[derive(Args)]
 pub struct BenchArgs {
     /// Base URL of the running server.
     #[arg(long, default_value = "http://127.0.0.1:8080")]
@@ -41,6 +41,49 @@ pub struct BenchArgs {
     /// Redirect URI registered for the refresh client.
     #[arg(long)]
     pub redirect_uri: Option<String>,
+}
+
+/// Written by hand: the client secrets never show.
+impl std::fmt::Debug for BenchArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let redact = |s: &Option<String>| s.as_ref().map(|_| crate::config::REDACTED);
+        f.debug_struct("BenchArgs")
+            .field("url", &self.url)
+            .field("connections", &self.connections)
+            .field("duration", &self.duration)
+            .field("scenarios", &self.scenarios)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &redact(&self.client_secret))
+            .field("refresh_client_id", &self.refresh_client_id)
+            .field(
+                "refresh_client_secret",
+                &redact(&self.refresh_client_secret),
+            )
+            .field("redirect_uri", &self.redirect_uri)
+            .finish()
+    }
+}
+
+/// Why a bench run could not start or a scenario could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    #[error("{0}")]
+    Http(#[from] reqwest::Error),
+    #[error("unknown scenario `{0}`")]
+    UnknownScenario(String),
+    /// A scenario lacks an argument it needs (the text names it).
+    #[error("{0}")]
+    Usage(&'static str),
+    #[error("authorize did not redirect (is the dev connector enabled?)")]
+    NoAuthorizeRedirect,
+    #[error("authorize did not start a login transaction")]
+    NoTransaction,
+    #[error("dev login did not redirect")]
+    NoLoginRedirect,
+    #[error("no code in {0}")]
+    NoCode(String),
+    #[error("no refresh_token in {0}")]
+    NoRefreshToken(serde_json::Value),
 }
 
 struct Report {
@@ -75,7 +118,7 @@ impl Report {
     }
 }
 
-pub async fn run(args: BenchArgs) -> Result<(), String> {
+pub async fn run(args: BenchArgs) -> Result<(), BenchError> {
     let scenarios = if args.scenarios.is_empty() {
         vec![
             "client_credentials".into(),
@@ -89,8 +132,7 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .pool_max_idle_per_host(args.connections)
-        .build()
-        .map_err(|e| e.to_string())?;
+        .build()?;
     println!(
         "tessera bench: {} connections, {} s per scenario, against {}",
         args.connections, args.duration, args.url
@@ -109,7 +151,7 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
             }
             "client_credentials" => client_credentials(&args, &http).await?,
             "refresh" => refresh(&args, &http).await?,
-            other => return Err(format!("unknown scenario `{other}`")),
+            other => return Err(BenchError::UnknownScenario(other.to_string())),
         };
         report.print();
     }
@@ -184,9 +226,14 @@ async fn get_loop(args: &BenchArgs, http: &reqwest::Client, name: &str, path: &s
     .await
 }
 
-async fn client_credentials(args: &BenchArgs, http: &reqwest::Client) -> Result<Report, String> {
+async fn client_credentials(
+    args: &BenchArgs,
+    http: &reqwest::Client,
+) -> Result<Report, BenchError> {
     let (Some(id), Some(secret)) = (args.client_id.clone(), args.client_secret.clone()) else {
-        return Err("client_credentials needs --client-id and --client-secret".into());
+        return Err(BenchError::Usage(
+            "client_credentials needs --client-id and --client-secret",
+        ));
     };
     let url = format!("{}/oauth/token", args.url);
     let states = (0..args.connections)
@@ -220,12 +267,11 @@ async fn dev_login(
     client_secret: Option<&str>,
     redirect_uri: &str,
     n: usize,
-) -> Result<String, String> {
+) -> Result<String, BenchError> {
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .cookie_store(true)
-        .build()
-        .map_err(|e| e.to_string())?;
+        .build()?;
     let verifier = crate::secrets::new_token();
     let challenge = B64.encode(Sha256::digest(verifier.as_bytes()));
     let res = http
@@ -241,13 +287,12 @@ async fn dev_login(
             ("code_challenge_method", "S256"),
         ])
         .send()
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
     let location = res
         .headers()
         .get("location")
         .and_then(|l| l.to_str().ok())
-        .ok_or("authorize did not redirect (is the dev connector enabled?)")?
+        .ok_or(BenchError::NoAuthorizeRedirect)?
         .to_string();
     let tx = url::Url::parse(&format!("{base}{location}"))
         .ok()
@@ -256,7 +301,7 @@ async fn dev_login(
                 .find(|(k, _)| k == "tx")
                 .map(|(_, v)| v.to_string())
         })
-        .ok_or("authorize did not start a login transaction")?;
+        .ok_or(BenchError::NoTransaction)?;
     let email = format!("bench-{n}@bench.example.com");
     let res = http
         .post(format!("{base}/callback/dev"))
@@ -267,13 +312,12 @@ async fn dev_login(
             ("email_verified", "true"),
         ])
         .send()
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
     let location = res
         .headers()
         .get("location")
         .and_then(|l| l.to_str().ok())
-        .ok_or("dev login did not redirect")?
+        .ok_or(BenchError::NoLoginRedirect)?
         .to_string();
     let code = url::Url::parse(&location)
         .ok()
@@ -282,7 +326,7 @@ async fn dev_login(
                 .find(|(k, _)| k == "code")
                 .map(|(_, v)| v.to_string())
         })
-        .ok_or_else(|| format!("no code in {location}"))?;
+        .ok_or_else(|| BenchError::NoCode(location.clone()))?;
     let mut req = http.post(format!("{base}/oauth/token"));
     req = match client_secret {
         Some(s) => req.basic_auth(client_id, Some(s)),
@@ -297,26 +341,21 @@ async fn dev_login(
     if client_secret.is_none() {
         form.push(("client_id", client_id.to_string()));
     }
-    let body: serde_json::Value = req
-        .form(&form)
-        .send()
-        .await
-        .map_err(|e| e.to_string())?
-        .json()
-        .await
-        .map_err(|e| e.to_string())?;
-    body.get("refresh_token")
-        .and_then(|t| t.as_str())
-        .map(str::to_string)
-        .ok_or_else(|| format!("no refresh_token in {body}"))
+    let body: serde_json::Value = req.form(&form).send().await?.json().await?;
+    match body.get("refresh_token").and_then(|t| t.as_str()) {
+        Some(t) => Ok(t.to_string()),
+        None => Err(BenchError::NoRefreshToken(body)),
+    }
 }
 
-async fn refresh(args: &BenchArgs, http: &reqwest::Client) -> Result<Report, String> {
+async fn refresh(args: &BenchArgs, http: &reqwest::Client) -> Result<Report, BenchError> {
     let client_id = args
         .refresh_client_id
         .clone()
         .or_else(|| args.client_id.clone())
-        .ok_or("refresh needs --refresh-client-id (or --client-id)")?;
+        .ok_or(BenchError::Usage(
+            "refresh needs --refresh-client-id (or --client-id)",
+        ))?;
     let secret = args
         .refresh_client_secret
         .clone()
@@ -324,7 +363,7 @@ async fn refresh(args: &BenchArgs, http: &reqwest::Client) -> Result<Report, Str
     let redirect = args
         .redirect_uri
         .clone()
-        .ok_or("refresh needs --redirect-uri")?;
+        .ok_or(BenchError::Usage("refresh needs --redirect-uri"))?;
     let mut states = Vec::new();
     for n in 0..args.connections {
         let rt = dev_login(&args.url, &client_id, secret.as_deref(), &redirect, n).await?;

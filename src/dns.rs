@@ -14,7 +14,18 @@ use hickory_resolver::proto::rr::RData;
 use hickory_resolver::{Resolver, TokioResolver};
 use serde::Serialize;
 
-use crate::config::DomainSettings;
+use crate::config::{DnsProtocol, DomainSettings};
+
+/// Why the resolver could not be set up (serve refuses to start).
+#[derive(Debug, thiserror::Error)]
+pub enum ResolverError {
+    #[error("system resolver: {0}")]
+    System(#[source] NetError),
+    #[error("domains.nameservers: `{0}` is not ip:port")]
+    Nameserver(String),
+    #[error("resolver: {0}")]
+    Build(#[source] NetError),
+}
 
 /// What a TXT lookup found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -39,18 +50,18 @@ pub struct Dns {
 const MAX_TXT: usize = 4096;
 
 impl Dns {
-    pub fn from_settings(s: &DomainSettings) -> Result<Self, String> {
+    pub fn from_settings(s: &DomainSettings) -> Result<Self, ResolverError> {
         let mut builder = if s.nameservers.is_empty() {
-            TokioResolver::builder_tokio().map_err(|e| format!("system resolver: {e}"))?
+            TokioResolver::builder_tokio().map_err(ResolverError::System)?
         } else {
             let mut servers = Vec::new();
             for ns in &s.nameservers {
                 let addr: SocketAddr = ns
                     .parse()
-                    .map_err(|_| format!("domains.nameservers: `{ns}` is not ip:port"))?;
-                let mut conn = match s.protocol.as_str() {
-                    "tcp" => ConnectionConfig::tcp(),
-                    _ => ConnectionConfig::udp(),
+                    .map_err(|_| ResolverError::Nameserver(ns.clone()))?;
+                let mut conn = match s.protocol {
+                    DnsProtocol::Tcp => ConnectionConfig::tcp(),
+                    DnsProtocol::Udp => ConnectionConfig::udp(),
                 };
                 conn.port = addr.port();
                 servers.push(NameServerConfig::new(addr.ip(), true, vec![conn]));
@@ -67,9 +78,12 @@ impl Dns {
             opts.attempts = s.attempts.max(1);
             opts.cache_size = 0;
         }
-        let resolver = builder.build().map_err(|e| format!("resolver: {e}"))?;
+        let resolver = builder.build().map_err(ResolverError::Build)?;
         // Hard bound: the resolver retries (attempts + 1) × timeout in the worst case.
-        let total = timeout * (u32::try_from(s.attempts).unwrap_or(1) + 1);
+        let tries = u32::try_from(s.attempts)
+            .unwrap_or(u32::MAX)
+            .saturating_add(1);
+        let total = timeout.saturating_mul(tries);
         Ok(Self {
             resolver,
             timeout: total,

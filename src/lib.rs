@@ -50,6 +50,7 @@ pub mod config;
 pub mod db;
 pub mod dns;
 pub mod hooks;
+pub mod html;
 pub mod http;
 pub mod issuance;
 pub mod mail;

@@ -8,16 +8,42 @@ use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
-use crate::config::SmtpSettings;
-use crate::http::pages::esc;
+use crate::config::{SmtpSettings, SmtpTls};
+use crate::html::esc;
+
+/// Why the mailer could not be set up, or an email not be sent.
+#[derive(Debug, thiserror::Error)]
+pub enum MailError {
+    #[error("smtp: {0}")]
+    Tls(#[source] lettre::transport::smtp::Error),
+    #[error("smtp.from: {0}")]
+    From(#[source] lettre::address::AddressError),
+    #[error("recipient: {0}")]
+    Recipient(#[source] lettre::address::AddressError),
+    #[error("building the message: {0}")]
+    Build(#[source] lettre::error::Error),
+    /// The last attempt's error, after every attempt failed.
+    #[error("{0}")]
+    Delivery(#[source] lettre::transport::smtp::Error),
+}
 
 /// One email, text and HTML.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Email {
     pub to: String,
     pub subject: String,
     pub text: String,
     pub html: String,
+}
+
+/// The bodies carry links with secret tokens (invitations): never in `Debug`.
+impl std::fmt::Debug for Email {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Email")
+            .field("to", &self.to)
+            .field("subject", &self.subject)
+            .finish_non_exhaustive()
+    }
 }
 
 pub enum Mailer {
@@ -31,18 +57,17 @@ pub enum Mailer {
 }
 
 impl Mailer {
-    pub fn from_settings(smtp: Option<&SmtpSettings>) -> Result<Self, String> {
+    pub fn from_settings(smtp: Option<&SmtpSettings>) -> Result<Self, MailError> {
         let Some(s) = smtp else {
             return Ok(Self::Log);
         };
         let mut b =
             AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(s.host.clone()).port(s.port);
-        b = match s.tls.as_str() {
-            "none" => b.tls(Tls::None),
+        b = match s.tls {
+            SmtpTls::None => b.tls(Tls::None),
             mode => {
-                let params =
-                    TlsParameters::new(s.host.clone()).map_err(|e| format!("smtp: {e}"))?;
-                if mode == "tls" {
+                let params = TlsParameters::new(s.host.clone()).map_err(MailError::Tls)?;
+                if mode == SmtpTls::Tls {
                     b.tls(Tls::Wrapper(params))
                 } else {
                     b.tls(Tls::Required(params))
@@ -55,7 +80,7 @@ impl Mailer {
         b = b.timeout(Some(Duration::from_secs(s.timeout_secs)));
         Ok(Self::Smtp {
             transport: b.build(),
-            from: s.from.parse().map_err(|e| format!("smtp.from: {e}"))?,
+            from: s.from.parse().map_err(MailError::From)?,
             attempts: s.attempts.max(1),
             backoff: Duration::from_millis(s.retry_backoff_ms),
         })
@@ -63,7 +88,7 @@ impl Mailer {
 
     /// Sends with bounded retries. `Ok(true)`: delivered to the SMTP server;
     /// `Ok(false)`: logged only (no SMTP configured).
-    pub async fn send(&self, email: &Email) -> Result<bool, String> {
+    pub async fn send(&self, email: &Email) -> Result<bool, MailError> {
         match self {
             Self::Log => {
                 tracing::info!(to = %email.to, subject = %email.subject, body = %email.text, "email (no SMTP configured; logged instead)");
@@ -75,7 +100,7 @@ impl Mailer {
                 attempts,
                 backoff,
             } => {
-                let to: Mailbox = email.to.parse().map_err(|e| format!("recipient: {e}"))?;
+                let to: Mailbox = email.to.parse().map_err(MailError::Recipient)?;
                 let message = Message::builder()
                     .from(from.clone())
                     .to(to)
@@ -93,23 +118,23 @@ impl Mailer {
                                     .body(email.html.clone()),
                             ),
                     )
-                    .map_err(|e| format!("building the message: {e}"))?;
+                    .map_err(MailError::Build)?;
                 let mut wait = *backoff;
-                let mut last = String::new();
-                for attempt in 1..=*attempts {
+                let mut attempt = 1;
+                loop {
                     match transport.send(message.clone()).await {
                         Ok(_) => return Ok(true),
                         Err(e) => {
-                            last = e.to_string();
-                            tracing::warn!(attempt, error = %last, to = %email.to, "email delivery failed");
-                            if attempt < *attempts {
-                                tokio::time::sleep(wait).await;
-                                wait *= 2;
+                            tracing::warn!(attempt, error = %e, to = %email.to, "email delivery failed");
+                            if attempt >= *attempts {
+                                return Err(MailError::Delivery(e));
                             }
+                            tokio::time::sleep(wait).await;
+                            wait = wait.saturating_mul(2);
+                            attempt += 1;
                         }
                     }
                 }
-                Err(last)
             }
         }
     }
@@ -130,5 +155,26 @@ pub fn invitation_email(to: &str, org: &str, inviter: &str, role: &str, link: &s
             esc(role),
             esc(link)
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invitation_email_escapes_and_debug_hides_the_link() {
+        let e = invitation_email(
+            "bob@example.com",
+            "<Acme>",
+            "Ann",
+            "member",
+            "https://id.example.com/invitations/s3cret-token",
+        );
+        assert!(e.html.contains("&lt;Acme&gt;"), "{}", e.html);
+        assert!(e.text.contains("s3cret-token"));
+        let dbg = format!("{e:?}");
+        assert!(!dbg.contains("s3cret-token"), "{dbg}");
+        assert!(dbg.contains("bob@example.com"), "{dbg}");
     }
 }

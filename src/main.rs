@@ -5,10 +5,45 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
-use tessera::app::{max_token_ttl, AppState, Application};
+use tessera::app::{AppState, Application, StartError};
 use tessera::clock::{Clock, SystemClock};
 use tessera::config::Settings;
-use tessera::tokens::keys::{self, Algorithm};
+use tessera::db::DbError;
+use tessera::tokens::keys::{self, Algorithm, KeyError};
+
+/// Why a command failed (exit code 1; configuration errors exit earlier with 2).
+#[derive(Debug, thiserror::Error)]
+enum CliError {
+    #[error(transparent)]
+    Start(#[from] StartError),
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error(transparent)]
+    Query(#[from] diesel::result::Error),
+    #[error(transparent)]
+    Keys(#[from] KeyError),
+    #[error(transparent)]
+    Register(#[from] tessera::oauth::client::RegisterError),
+    #[error(transparent)]
+    Org(#[from] tessera::orgs::OrgError),
+    #[error(transparent)]
+    Bench(#[from] tessera::bench::BenchError),
+    #[error("{0}")]
+    Serve(#[source] std::io::Error),
+    #[error("{0}")]
+    Task(#[from] tokio::task::JoinError),
+    #[error("{0}")]
+    Json(#[from] serde_json::Error),
+    #[error(
+        "{dir} already holds an active key; use `tessera keys rotate --alg {alg}` to replace it"
+    )]
+    ActiveKeyExists { dir: String, alg: Algorithm },
+    #[error("no client `{0}`")]
+    NoClient(String),
+    /// `orgs grant-client` failed (its message names the problem).
+    #[error("{0}")]
+    GrantClient(String),
+}
 
 #[derive(Parser)]
 #[command(
@@ -110,14 +145,16 @@ enum ClientsCommand {
 enum KeysCommand {
     /// Create the first (active) key. Refused when a key is already active: use `rotate`.
     Generate {
+        /// RS256, ES256 or EdDSA (default: keys.algorithm).
         #[arg(long)]
-        alg: Option<String>,
+        alg: Option<Algorithm>,
     },
     /// Create a new active key; the old one retires but stays in the JWKS
     /// until every token it signed has expired.
     Rotate {
+        /// RS256, ES256 or EdDSA (default: keys.algorithm).
         #[arg(long)]
-        alg: Option<String>,
+        alg: Option<Algorithm>,
     },
     /// List keys with their state.
     List,
@@ -160,19 +197,17 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(command: Command, settings: Settings) -> Result<(), String> {
+async fn run(command: Command, settings: Settings) -> Result<(), CliError> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     match command {
         Command::Serve => {
             if settings.dev_connector_enabled() {
                 tracing::warn!("the dev connector is ENABLED: anyone can log in as any email. Never use it in production (TESSERA_ENV=production disables it).");
             }
-            let state = AppState::build(settings, clock)
-                .await
-                .map_err(|e| e.to_string())?;
-            let app = Application::bind(state).map_err(|e| e.to_string())?;
+            let state = AppState::build(settings, clock).await?;
+            let app = Application::bind(state)?;
             tracing::info!(port = app.port(), "tessera listening");
-            app.run_until_stopped().await.map_err(|e| e.to_string())
+            app.run_until_stopped().await.map_err(CliError::Serve)
         }
         Command::Migrate => {
             let db_settings = settings.database.clone();
@@ -180,9 +215,7 @@ async fn run(command: Command, settings: Settings) -> Result<(), String> {
                 let db = tessera::db::Db::connect(&db_settings)?;
                 db.migrate()
             })
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| e.to_string())?;
+            .await??;
             println!("applied {} migration(s)", applied.len());
             for m in applied {
                 println!("  {m}");
@@ -192,37 +225,37 @@ async fn run(command: Command, settings: Settings) -> Result<(), String> {
         Command::Keys { action } => keys_command(action, &settings, clock.as_ref()),
         Command::Clients { action } => clients_command(action, &settings, clock.as_ref()).await,
         Command::Orgs { action } => orgs_command(action, &settings, clock.as_ref()).await,
-        Command::Bench(args) => tessera::bench::run(args).await,
+        Command::Bench(args) => Ok(tessera::bench::run(args).await?),
     }
 }
 
-fn keys_command(action: KeysCommand, settings: &Settings, clock: &dyn Clock) -> Result<(), String> {
+fn keys_command(
+    action: KeysCommand,
+    settings: &Settings,
+    clock: &dyn Clock,
+) -> Result<(), CliError> {
     let dir = &settings.keys.dir;
-    let alg_of =
-        |a: Option<String>| Algorithm::parse(a.as_deref().unwrap_or(&settings.keys.algorithm));
+    let alg_of = |a: Option<Algorithm>| a.unwrap_or(settings.keys.algorithm);
     match action {
         KeysCommand::Generate { alg } => {
-            let alg = alg_of(alg)?;
-            let has_active = keys::list_keys(dir)
-                .map_err(|e| e.to_string())?
+            let alg = alg_of(alg);
+            let has_active = keys::list_keys(dir)?
                 .iter()
                 .any(|k| k.state == keys::KeyState::Active);
             if has_active {
-                return Err(format!(
-                    "{} already holds an active key; use `tessera keys rotate --alg {}` to replace it",
-                    dir.display(),
-                    alg.as_str()
-                ));
+                return Err(CliError::ActiveKeyExists {
+                    dir: dir.display().to_string(),
+                    alg,
+                });
             }
-            let meta = keys::generate_key(dir, alg, clock.now()).map_err(|e| e.to_string())?;
+            let meta = keys::generate_key(dir, alg, clock.now())?;
             println!("{}\t{}\t{:?}", meta.kid, meta.alg.as_str(), meta.state);
             Ok(())
         }
         KeysCommand::Rotate { alg } => {
-            let alg = alg_of(alg)?;
-            let meta = keys::rotate(dir, alg, clock.now()).map_err(|e| e.to_string())?;
-            let pruned = keys::prune(dir, max_token_ttl(settings), clock.now())
-                .map_err(|e| e.to_string())?;
+            let alg = alg_of(alg);
+            let meta = keys::rotate(dir, alg, clock.now())?;
+            let pruned = keys::prune(dir, settings.max_token_ttl(), clock.now())?;
             println!("new active key {} ({})", meta.kid, meta.alg.as_str());
             for kid in pruned {
                 println!("retired {kid} (every token it signed has expired)");
@@ -231,7 +264,7 @@ fn keys_command(action: KeysCommand, settings: &Settings, clock: &dyn Clock) -> 
         }
         KeysCommand::List => {
             println!("KID\tALG\tSTATE\tCREATED\tRETIRED");
-            for m in keys::list_keys(dir).map_err(|e| e.to_string())? {
+            for m in keys::list_keys(dir)? {
                 println!(
                     "{}\t{}\t{:?}\t{}\t{}",
                     m.kid,
@@ -250,7 +283,7 @@ async fn clients_command(
     action: ClientsCommand,
     settings: &Settings,
     clock: &dyn Clock,
-) -> Result<(), String> {
+) -> Result<(), CliError> {
     use tessera::oauth::client;
     let now = clock.now_naive();
     with_db(settings, move |conn| match action {
@@ -296,7 +329,7 @@ async fn clients_command(
                 first_party,
                 organization_usage,
             };
-            let secret = client::register(conn, &spec, now).map_err(|e| e.to_string())?;
+            let secret = client::register(conn, &spec, now)?;
             println!("client_id:     {}", spec.client_id);
             match secret {
                 Some(s) => println!("client_secret: {s}\n(shown once: only a hash is stored)"),
@@ -306,7 +339,7 @@ async fn clients_command(
         }
         ClientsCommand::List => {
             println!("CLIENT_ID\tNAME\tPUBLIC\tGRANTS\tREDIRECT_URIS");
-            for c in client::list(conn).map_err(|e| e.to_string())? {
+            for c in client::list(conn)? {
                 println!(
                     "{}\t{}\t{}\t{}\t{}",
                     c.id,
@@ -319,11 +352,11 @@ async fn clients_command(
             Ok(())
         }
         ClientsCommand::Remove { id } => {
-            if client::remove(conn, &id).map_err(|e| e.to_string())? {
+            if client::remove(conn, &id)? {
                 println!("removed {id}");
                 Ok(())
             } else {
-                Err(format!("no client `{id}`"))
+                Err(CliError::NoClient(id))
             }
         }
     })
@@ -334,15 +367,14 @@ async fn orgs_command(
     action: OrgsCommand,
     settings: &Settings,
     clock: &dyn Clock,
-) -> Result<(), String> {
+) -> Result<(), CliError> {
     let now = clock.now_naive();
     with_db(settings, move |conn| match action {
         OrgsCommand::List => {
             println!("ID\tSLUG\tNAME\tPERSONAL");
             let mut after: Option<String> = None;
             loop {
-                let page = tessera::orgs::admin::list_orgs(conn, after.as_deref(), 200)
-                    .map_err(|e| e.to_string())?;
+                let page = tessera::orgs::admin::list_orgs(conn, after.as_deref(), 200)?;
                 for o in &page {
                     println!("{}\t{}\t{}\t{}", o.id, o.slug, o.name, o.personal);
                 }
@@ -354,22 +386,16 @@ async fn orgs_command(
             Ok(())
         }
         OrgsCommand::Show { org } => {
-            let report = tessera::orgs::admin::org_report(conn, &org).map_err(|e| e.to_string())?;
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
-            );
+            let report = tessera::orgs::admin::org_report(conn, &org)?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(())
         }
         OrgsCommand::GrantClient { org, client } => {
-            if tessera::oauth::client::find(conn, &client)
-                .map_err(|e| e.to_string())?
-                .is_none()
-            {
-                return Err(format!("no client `{client}`"));
+            if tessera::oauth::client::find(conn, &client)?.is_none() {
+                return Err(CliError::NoClient(client));
             }
             let id = tessera::orgs::claims::grant_client(conn, &client, &org, now)
-                .map_err(|e| format!("organization `{org}`: {e}"))?;
+                .map_err(|e| CliError::GrantClient(format!("organization `{org}`: {e}")))?;
             println!("client {client} may now request organization={id}");
             Ok(())
         }
@@ -378,17 +404,16 @@ async fn orgs_command(
 }
 
 /// Runs an admin command against the (migrated) database, off the async runtime.
-async fn with_db<F>(settings: &Settings, f: F) -> Result<(), String>
+async fn with_db<F>(settings: &Settings, f: F) -> Result<(), CliError>
 where
-    F: FnOnce(&mut tessera::db::DbConn) -> Result<(), String> + Send + 'static,
+    F: FnOnce(&mut tessera::db::DbConn) -> Result<(), CliError> + Send + 'static,
 {
     let db_settings = settings.database.clone();
     tokio::task::spawn_blocking(move || {
-        let db = tessera::db::Db::connect(&db_settings).map_err(|e| e.to_string())?;
-        db.migrate().map_err(|e| e.to_string())?;
-        let mut conn = db.get().map_err(|e| e.to_string())?;
+        let db = tessera::db::Db::connect(&db_settings)?;
+        db.migrate()?;
+        let mut conn = db.get()?;
         f(&mut conn)
     })
-    .await
-    .map_err(|e| e.to_string())?
+    .await?
 }

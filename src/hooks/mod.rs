@@ -11,6 +11,7 @@ pub mod event;
 pub mod script;
 pub mod webhook;
 
+use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -18,30 +19,78 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::config::{ActionConfig, Settings};
+use crate::config::{ActionConfig, ActionKind, OnError, Settings};
 use crate::metrics::Metrics;
 use crate::tokens::issue::REGISTERED_CLAIMS;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Trigger {
-    PostLogin,
-    CredentialsExchange,
+pub use crate::config::Trigger;
+
+/// The exported function of a script action that handles `trigger`.
+fn handler(trigger: Trigger) -> &'static str {
+    match trigger {
+        Trigger::PostLogin => "onExecutePostLogin",
+        Trigger::CredentialsExchange => "onExecuteCredentialsExchange",
+    }
 }
 
-impl Trigger {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Self::PostLogin => "post_login",
-            Self::CredentialsExchange => "credentials_exchange",
-        }
-    }
-    fn handler(&self) -> &'static str {
-        match self {
-            Self::PostLogin => "onExecutePostLogin",
-            Self::CredentialsExchange => "onExecuteCredentialsExchange",
-        }
-    }
+/// Why the pipeline cannot be assembled (serve refuses to start).
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error(transparent)]
+    Client(#[from] webhook::WebhookError),
+    #[error("actions: the name `{0}` is used twice")]
+    DuplicateName(String),
+    #[error("action {name}: {problem}")]
+    Action {
+        name: String,
+        problem: ActionProblem,
+    },
+    /// The script does not compile or exports no handler (names the action).
+    #[error(transparent)]
+    Script(#[from] script::ScriptError),
+}
+
+/// What is wrong with one `[[actions]]` entry.
+#[derive(Debug, thiserror::Error)]
+pub enum ActionProblem {
+    #[error("a webhook needs url")]
+    MissingUrl,
+    #[error("url: {0}")]
+    BadUrl(#[from] url::ParseError),
+    #[error("url must be http or https")]
+    UrlScheme,
+    #[error("a webhook needs secret")]
+    MissingSecret,
+    #[error("a script action needs script (a file)")]
+    MissingScript,
+    #[error("{path}: {source}")]
+    ReadScript {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+/// A claim an action may not set.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClaimError {
+    #[error("the claim `{0}` is reserved and cannot be set by an action")]
+    Reserved(String),
+    #[error("the claim `{name}` must be a URL or start with the namespace `{namespace}`")]
+    NotNamespaced { name: String, namespace: String },
+}
+
+/// Why one action run failed; handled by the action's `on_error`. Its text
+/// goes into [`ActionTrace::error`] and the log.
+#[derive(Debug, thiserror::Error)]
+pub enum ActionError {
+    #[error(transparent)]
+    Webhook(#[from] webhook::WebhookError),
+    #[error(transparent)]
+    Script(#[from] script::ScriptError),
+    #[error(transparent)]
+    Claim(#[from] ClaimError),
+    #[error("the script task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
 }
 
 /// What one action asked for.
@@ -85,7 +134,7 @@ pub struct ActionTrace {
     pub deny: Option<String>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 enum Kind {
     Webhook(webhook::Webhook),
     Script {
@@ -94,13 +143,48 @@ enum Kind {
     },
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 struct Action {
     name: String,
     kind: Kind,
     triggers: Vec<Trigger>,
-    continue_on_error: bool,
+    on_error: OnError,
+    /// Plaintext (the action sees them as `event.secrets`): never in `Debug`.
     secrets: Map<String, Value>,
+}
+
+impl Kind {
+    fn of(&self) -> ActionKind {
+        match self {
+            Self::Webhook(_) => ActionKind::Webhook,
+            Self::Script { .. } => ActionKind::Script,
+        }
+    }
+}
+
+impl fmt::Debug for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Webhook(w) => f.debug_tuple("Webhook").field(w).finish(),
+            Self::Script { source, limits } => f
+                .debug_struct("Script")
+                .field("source_bytes", &source.len())
+                .field("limits", limits)
+                .finish(),
+        }
+    }
+}
+
+impl fmt::Debug for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Action")
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .field("triggers", &self.triggers)
+            .field("on_error", &self.on_error)
+            .field("secrets", &self.secrets.keys().collect::<Vec<_>>())
+            .finish()
+    }
 }
 
 /// The configured actions, assembled once at start-up.
@@ -115,13 +199,13 @@ pub struct Pipeline {
 impl Pipeline {
     /// Builds the pipeline; a script that does not compile or a bad webhook
     /// URL is an error naming the action (serve refuses to start).
-    pub fn build(settings: &Settings, config_dir: Option<&Path>) -> Result<Self, String> {
+    pub fn build(settings: &Settings, config_dir: Option<&Path>) -> Result<Self, BuildError> {
         let http = webhook::client()?;
         let mut actions = Vec::new();
         let mut names = std::collections::HashSet::new();
         for a in &settings.actions {
             if !names.insert(a.name.clone()) {
-                return Err(format!("actions: the name `{}` is used twice", a.name));
+                return Err(BuildError::DuplicateName(a.name.clone()));
             }
             actions.push(Self::action(a, &http, config_dir)?);
         }
@@ -139,40 +223,26 @@ impl Pipeline {
         a: &ActionConfig,
         http: &reqwest::Client,
         config_dir: Option<&Path>,
-    ) -> Result<Action, String> {
-        let err = |m: String| format!("action {}: {m}", a.name);
-        let mut triggers = Vec::new();
-        for t in &a.triggers {
-            triggers.push(match t.as_str() {
-                "post_login" => Trigger::PostLogin,
-                "credentials_exchange" => Trigger::CredentialsExchange,
-                other => return Err(err(format!("unknown trigger `{other}`"))),
-            });
-        }
-        let continue_on_error = match a.on_error.as_str() {
-            "deny" => false,
-            "continue" => true,
-            other => {
-                return Err(err(format!(
-                    "on_error must be deny or continue, not `{other}`"
-                )))
-            }
+    ) -> Result<Action, BuildError> {
+        let err = |problem: ActionProblem| BuildError::Action {
+            name: a.name.clone(),
+            problem,
         };
-        let kind = match a.kind.as_str() {
-            "webhook" => {
+        let kind = match a.kind {
+            ActionKind::Webhook => {
                 let url = a
                     .url
                     .clone()
-                    .ok_or_else(|| err("a webhook needs url".into()))?;
-                let parsed = url::Url::parse(&url).map_err(|e| err(format!("url: {e}")))?;
+                    .ok_or_else(|| err(ActionProblem::MissingUrl))?;
+                let parsed = url::Url::parse(&url).map_err(|e| err(e.into()))?;
                 if !matches!(parsed.scheme(), "http" | "https") {
-                    return Err(err("url must be http or https".into()));
+                    return Err(err(ActionProblem::UrlScheme));
                 }
                 let secret = a
                     .secret
                     .clone()
                     .filter(|s| !s.is_empty())
-                    .ok_or_else(|| err("a webhook needs secret".into()))?;
+                    .ok_or_else(|| err(ActionProblem::MissingSecret))?;
                 Kind::Webhook(webhook::Webhook {
                     url,
                     secret,
@@ -180,17 +250,21 @@ impl Pipeline {
                     http: http.clone(),
                 })
             }
-            "script" => {
+            ActionKind::Script => {
                 let path = a
                     .script
                     .clone()
-                    .ok_or_else(|| err("a script action needs script (a file)".into()))?;
+                    .ok_or_else(|| err(ActionProblem::MissingScript))?;
                 let path = match (path.is_relative(), config_dir) {
                     (true, Some(dir)) if !path.exists() => dir.join(path),
                     _ => path,
                 };
-                let source = std::fs::read_to_string(&path)
-                    .map_err(|e| err(format!("{}: {e}", path.display())))?;
+                let source = std::fs::read_to_string(&path).map_err(|source| {
+                    err(ActionProblem::ReadScript {
+                        path: path.display().to_string(),
+                        source,
+                    })
+                })?;
                 let limits = script::Limits {
                     time: Duration::from_millis(a.time_limit_ms.max(1)),
                     memory_bytes: a.memory_limit_bytes.max(1024 * 1024),
@@ -202,17 +276,12 @@ impl Pipeline {
                     limits,
                 }
             }
-            other => {
-                return Err(err(format!(
-                    "kind must be webhook or script, not `{other}`"
-                )))
-            }
         };
         Ok(Action {
             name: a.name.clone(),
             kind,
-            triggers,
-            continue_on_error,
+            triggers: a.triggers.clone(),
+            on_error: a.on_error,
             secrets: a
                 .secrets
                 .iter()
@@ -227,20 +296,18 @@ impl Pipeline {
 
     /// A claim an action may set: a URL, or a name under the namespace; never
     /// a registered or org claim. Values are bounded in size per token.
-    fn check_claims(&self, claims: &Map<String, Value>) -> Result<(), String> {
+    fn check_claims(&self, claims: &Map<String, Value>) -> Result<(), ClaimError> {
         for name in claims.keys() {
             if self.reserved.iter().any(|r| r == name) {
-                return Err(format!(
-                    "the claim `{name}` is reserved and cannot be set by an action"
-                ));
+                return Err(ClaimError::Reserved(name.clone()));
             }
             let namespaced = (!self.namespace.is_empty() && name.starts_with(&self.namespace))
                 || name.contains("://");
             if !namespaced {
-                return Err(format!(
-                    "the claim `{name}` must be a URL or start with the namespace `{}`",
-                    self.namespace
-                ));
+                return Err(ClaimError::NotNamespaced {
+                    name: name.clone(),
+                    namespace: self.namespace.clone(),
+                });
             }
         }
         Ok(())
@@ -277,15 +344,14 @@ impl Pipeline {
                 Ok(r)
             });
             let elapsed = started.elapsed().as_secs_f64();
-            let kind = match action.kind {
-                Kind::Webhook(_) => "webhook",
-                Kind::Script { .. } => "script",
-            };
+            let kind = action.kind.of().as_str();
             let (outcome, error) = match &result {
                 Ok(r) if r.deny.is_some() => ("deny", None),
                 Ok(_) => ("continue", None),
-                Err(e) if action.continue_on_error => ("error_continue", Some(e.clone())),
-                Err(e) => ("error_deny", Some(e.clone())),
+                Err(e) => match action.on_error {
+                    OnError::Continue => ("error_continue", Some(e.to_string())),
+                    OnError::Deny => ("error_deny", Some(e.to_string())),
+                },
             };
             metrics.inc(
                 "tessera_action_runs_total",
@@ -369,19 +435,60 @@ impl Pipeline {
         action: &Action,
         trigger: Trigger,
         event: &Value,
-    ) -> Result<ActionResult, String> {
+    ) -> Result<ActionResult, ActionError> {
         match &action.kind {
-            Kind::Webhook(w) => w.call(event).await,
+            Kind::Webhook(w) => Ok(w.call(event).await?),
             Kind::Script { source, limits } => {
                 let (name, source, limits, event) =
                     (action.name.clone(), source.clone(), *limits, event.clone());
-                let handler = trigger.handler();
-                tokio::task::spawn_blocking(move || {
+                let handler = handler(trigger);
+                let run = tokio::task::spawn_blocking(move || {
                     script::run(&name, &source, handler, &event, limits)
-                })
-                .await
-                .map_err(|e| format!("the script task failed: {e}"))?
+                });
+                Ok(run.await??)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::SecretString;
+
+    #[test]
+    fn debug_never_shows_secrets() {
+        let mut a: ActionConfig =
+            toml::from_str("name = 'crm'\nkind = 'webhook'\nurl = 'https://hooks.example.com/'\n")
+                .unwrap();
+        a.secret = Some(SecretString::new("hmac-key-123"));
+        a.secrets
+            .insert("API_KEY".into(), SecretString::new("api-key-456"));
+        let settings = Settings {
+            actions: vec![a],
+            ..Settings::default()
+        };
+        let pipeline = Pipeline::build(&settings, None).unwrap();
+        let dbg = format!("{pipeline:?}");
+        assert!(!dbg.contains("hmac-key-123"), "{dbg}");
+        assert!(!dbg.contains("api-key-456"), "{dbg}");
+        assert!(dbg.contains("crm") && dbg.contains("API_KEY"), "{dbg}");
+    }
+
+    #[test]
+    fn build_errors_name_the_action() {
+        let a: ActionConfig = toml::from_str("name = 'crm'\nkind = 'webhook'\n").unwrap();
+        let mut settings = Settings {
+            actions: vec![a.clone()],
+            ..Settings::default()
+        };
+        let err = Pipeline::build(&settings, None).unwrap_err();
+        assert_eq!(err.to_string(), "action crm: a webhook needs url");
+        let mut ok = a;
+        ok.url = Some("https://hooks.example.com/".into());
+        ok.secret = Some(SecretString::new("k"));
+        settings.actions = vec![ok.clone(), ok];
+        let err = Pipeline::build(&settings, None).unwrap_err();
+        assert_eq!(err.to_string(), "actions: the name `crm` is used twice");
     }
 }

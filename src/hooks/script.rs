@@ -12,6 +12,31 @@ use rquickjs::{Context, Runtime};
 
 use super::ActionResult;
 
+/// Why a script could not be checked or run. The texts are what traces, the
+/// dry run and the log show; a start-up check error names the action.
+#[derive(Debug, thiserror::Error)]
+pub enum ScriptError {
+    #[error("cannot start the JavaScript engine: {0}")]
+    Start(#[source] rquickjs::Error),
+    #[error("runtime vanished")]
+    RuntimeVanished,
+    #[error("engine: {0}")]
+    Engine(#[source] rquickjs::Error),
+    #[error("action {name}: the script exports neither onExecutePostLogin nor onExecuteCredentialsExchange")]
+    NoHandler { name: String },
+    #[error("action {name}: the script does not compile: {message}")]
+    Compile { name: String, message: String },
+    /// What the script threw (or the engine reported), at most 500 characters.
+    #[error("{0}")]
+    Failed(String),
+    #[error("the time limit was exceeded")]
+    TimeLimit,
+    #[error("bad result: {0}")]
+    BadResult(#[source] serde_json::Error),
+    #[error("the handler did not finish (a promise never settled)")]
+    Unsettled,
+}
+
 /// Limits of one script run.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -54,41 +79,49 @@ thread_local! {
     static RUNTIMES: RefCell<HashMap<String, Runtime>> = RefCell::new(HashMap::new());
 }
 
-fn with_runtime<T>(key: &str, limits: Limits, f: impl FnOnce(&Runtime) -> T) -> Result<T, String> {
+fn with_runtime<T>(
+    key: &str,
+    limits: Limits,
+    f: impl FnOnce(&Runtime) -> T,
+) -> Result<T, ScriptError> {
     RUNTIMES.with(|cell| {
         let mut map = cell.borrow_mut();
         if !map.contains_key(key) {
-            let rt =
-                Runtime::new().map_err(|e| format!("cannot start the JavaScript engine: {e}"))?;
+            let rt = Runtime::new().map_err(ScriptError::Start)?;
             rt.set_memory_limit(limits.memory_bytes);
             rt.set_max_stack_size(limits.stack_bytes);
             map.insert(key.to_string(), rt);
         }
-        let rt = map.get(key).ok_or("runtime vanished")?;
+        let rt = map.get(key).ok_or(ScriptError::RuntimeVanished)?;
         Ok(f(rt))
     })
 }
 
 /// Checks at start-up that the script compiles and exports at least one handler.
-pub fn check(name: &str, source: &str, limits: Limits) -> Result<(), String> {
-    let rt = Runtime::new().map_err(|e| e.to_string())?;
+pub fn check(name: &str, source: &str, limits: Limits) -> Result<(), ScriptError> {
+    let rt = Runtime::new().map_err(ScriptError::Start)?;
     rt.set_memory_limit(limits.memory_bytes);
     rt.set_max_stack_size(limits.stack_bytes);
     let deadline = Instant::now() + Duration::from_secs(2);
     rt.set_interrupt_handler(Some(Box::new(move || Instant::now() > deadline)));
-    let ctx = Context::full(&rt).map_err(|e| e.to_string())?;
+    let ctx = Context::full(&rt).map_err(ScriptError::Engine)?;
     ctx.with(|ctx| {
         let script = format!("{PRELUDE}\n{source}\n;(typeof (module.exports.onExecutePostLogin || exports.onExecutePostLogin) === 'function' || typeof (module.exports.onExecuteCredentialsExchange || exports.onExecuteCredentialsExchange) === 'function')");
         match ctx.eval::<bool, _>(script) {
             Ok(true) => Ok(()),
-            Ok(false) => Err(format!("action {name}: the script exports neither onExecutePostLogin nor onExecuteCredentialsExchange")),
+            Ok(false) => Err(ScriptError::NoHandler {
+                name: name.to_string(),
+            }),
             Err(_) => {
                 let e = ctx.catch();
                 let msg = e
                     .as_exception()
                     .map(|x| x.message().unwrap_or_default())
                     .unwrap_or_else(|| format!("{e:?}"));
-                Err(format!("action {name}: the script does not compile: {msg}"))
+                Err(ScriptError::Compile {
+                    name: name.to_string(),
+                    message: msg,
+                })
             }
         }
     })
@@ -101,52 +134,50 @@ pub fn run(
     handler: &str,
     event: &serde_json::Value,
     limits: Limits,
-) -> Result<ActionResult, String> {
+) -> Result<ActionResult, ScriptError> {
     let event_json = event.to_string();
     with_runtime(name, limits, |rt| {
         let deadline = Instant::now() + limits.time;
         rt.set_interrupt_handler(Some(Box::new(move || Instant::now() > deadline)));
-        let ctx = Context::full(rt).map_err(|e| format!("engine: {e}"))?;
-        let evaluated: Result<(), String> = ctx.with(|ctx| {
+        let ctx = Context::full(rt).map_err(ScriptError::Engine)?;
+        let evaluated: Result<(), ScriptError> = ctx.with(|ctx| {
             let script = format!("{PRELUDE}\n{source}\n{}", driver(handler, &event_json));
-            ctx.eval::<(), _>(script)
-                .map_err(|_| exception_message(&ctx))
+            ctx.eval::<(), _>(script).map_err(|_| exception(&ctx))
         });
         // Drive promises (async handlers) until none is pending or time is up.
         let mut failure = evaluated.err();
         while failure.is_none() && rt.is_job_pending() {
             if Instant::now() > deadline {
-                failure = Some("the time limit was exceeded".into());
+                failure = Some(ScriptError::TimeLimit);
                 break;
             }
             if rt.execute_pending_job().is_err() {
-                failure = Some(ctx.with(|ctx| exception_message(&ctx)));
+                failure = Some(ctx.with(|ctx| exception(&ctx)));
             }
         }
-        let out = ctx.with(|ctx| -> Result<String, String> {
+        let out = ctx.with(|ctx| -> Result<String, ScriptError> {
             if let Some(f) = failure {
                 return Err(f);
             }
             ctx.eval::<String, _>("JSON.stringify(__r)")
-                .map_err(|_| exception_message(&ctx))
+                .map_err(|_| exception(&ctx))
         });
         rt.set_interrupt_handler(None);
         drop(ctx);
         rt.run_gc();
         let out = out.map_err(|e| {
             if Instant::now() > deadline {
-                "the time limit was exceeded".to_string()
+                ScriptError::TimeLimit
             } else {
                 e
             }
         })?;
-        let r: serde_json::Value =
-            serde_json::from_str(&out).map_err(|e| format!("bad result: {e}"))?;
+        let r: serde_json::Value = serde_json::from_str(&out).map_err(ScriptError::BadResult)?;
         if let Some(err) = r.get("error").and_then(|e| e.as_str()) {
-            return Err(err.chars().take(500).collect());
+            return Err(ScriptError::Failed(err.chars().take(500).collect()));
         }
         if r.get("done") != Some(&serde_json::Value::Bool(true)) {
-            return Err("the handler did not finish (a promise never settled)".into());
+            return Err(ScriptError::Unsettled);
         }
         let map = |k: &str| {
             r.get(k)
@@ -162,6 +193,10 @@ pub fn run(
             deny: r.get("deny").and_then(|d| d.as_str()).map(str::to_string),
         })
     })?
+}
+
+fn exception(ctx: &rquickjs::Ctx<'_>) -> ScriptError {
+    ScriptError::Failed(exception_message(ctx))
 }
 
 fn exception_message(ctx: &rquickjs::Ctx<'_>) -> String {
@@ -235,7 +270,9 @@ mod tests {
             "os.exec(['ls'])",
         ] {
             let src = format!("exports.onExecutePostLogin = async () => {{ {io}; }};");
-            let err = run("io", &src, "onExecutePostLogin", &ev(), limits()).unwrap_err();
+            let err = run("io", &src, "onExecutePostLogin", &ev(), limits())
+                .unwrap_err()
+                .to_string();
             assert!(
                 err.contains("not defined") || err.contains("ReferenceError"),
                 "{io}: {err}"
@@ -270,6 +307,7 @@ mod tests {
         let thrown = "exports.onExecutePostLogin = async () => { throw new Error('boom'); };";
         assert!(run("throw", thrown, "onExecutePostLogin", &ev(), limits())
             .unwrap_err()
+            .to_string()
             .contains("boom"));
     }
 }

@@ -3,21 +3,7 @@
 use actix_web::http::StatusCode;
 use actix_web::HttpResponse;
 
-/// Escapes text for HTML element content and attribute values.
-pub fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#x27;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+pub use crate::html::esc;
 
 /// Percent-encodes a query value.
 pub fn qs(s: &str) -> String {

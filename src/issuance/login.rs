@@ -148,7 +148,7 @@ impl Issuance {
                         )),
                     )));
                 }
-                let ttl = crate::oauth::grants::ttl(settings.tokens.login_transaction_ttl_secs);
+                let ttl = settings.tokens.login_transaction_ttl();
                 let tx = authorize::begin_transaction(conn, &areq, &browser, now, ttl)?;
                 // Home-realm discovery: a login_hint at a verified domain whose org
                 // prefers a connection skips the chooser.

@@ -405,8 +405,7 @@ pub fn issue_code(
         org_id,
         connection: session.connection.clone(),
         auth_time: session.auth_time,
-        expires_at: now
-            + Duration::seconds(i64::try_from(settings.tokens.code_ttl_secs).unwrap_or(60)),
+        expires_at: now + settings.tokens.code_ttl(),
         used_at: None,
         access_token_jti: None,
         access_token_expires_at: None,

@@ -81,7 +81,7 @@ pub fn complete(
         }
         let user = accounts::find_user(conn, &user.id)?
             .ok_or_else(|| OAuthError::server("user vanished"))?;
-        let ttl = super::grants::ttl(settings.tokens.session_ttl_secs);
+        let ttl = settings.tokens.session_ttl();
         let (session, cookie) =
             super::session::create(conn, &user.id, &profile.provider, now, ttl)?;
         // An invitation accepted as part of the login decides the org.
@@ -174,7 +174,7 @@ pub fn from_session(
     match resolve_org(conn, request, &user) {
         Err(e) => Ok(Err(e)),
         Ok(OrgChoice::Pick) => {
-            let ttl = super::grants::ttl(settings.tokens.login_transaction_ttl_secs);
+            let ttl = settings.tokens.login_transaction_ttl();
             let tx = authorize::begin_transaction(conn, request, browser_cookie, now, ttl)?;
             diesel::update(login_transactions::table.find(&tx))
                 .set(login_transactions::user_id.eq(&user.id))

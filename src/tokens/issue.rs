@@ -48,7 +48,7 @@ pub fn access_claims(
     );
     c.insert(
         "exp".into(),
-        (spec.now + ttl(settings.tokens.access_token_ttl_secs)).into(),
+        (spec.now + settings.tokens.access_token_ttl().num_seconds()).into(),
     );
     c.insert("iat".into(), spec.now.into());
     c.insert("nbf".into(), spec.now.into());
@@ -84,7 +84,7 @@ pub fn id_claims(
     c.insert("azp".into(), spec.client_id.into());
     c.insert(
         "exp".into(),
-        (spec.now + ttl(settings.tokens.id_token_ttl_secs)).into(),
+        (spec.now + settings.tokens.id_token_ttl().num_seconds()).into(),
     );
     c.insert("iat".into(), spec.now.into());
     c.insert("auth_time".into(), spec.auth_time.into());
@@ -120,10 +120,6 @@ pub fn profile_claims(user: &User, scope: &str) -> Map<String, Value> {
         );
     }
     c
-}
-
-fn ttl(secs: u64) -> i64 {
-    i64::try_from(secs).unwrap_or(i64::MAX / 4)
 }
 
 /// `at_hash`: left half of the hash of the access token, hash per the signing

@@ -11,6 +11,7 @@ use std::sync::{Arc, RwLock};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
+use bytes::Bytes;
 use chrono::{DateTime, Duration, Utc};
 use josekit::jwk::Jwk;
 use josekit::jws::{EdDSA, JwsSigner, JwsVerifier, ES256, RS256};
@@ -19,33 +20,9 @@ use sha2::{Digest, Sha256};
 
 use crate::clock::Clock;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Algorithm {
-    RS256,
-    ES256,
-    EdDSA,
-}
-
-impl Algorithm {
-    pub fn parse(s: &str) -> Result<Self, String> {
-        match s {
-            "RS256" => Ok(Self::RS256),
-            "ES256" => Ok(Self::ES256),
-            "EdDSA" => Ok(Self::EdDSA),
-            other => Err(format!(
-                "unsupported algorithm `{other}` (use RS256, ES256 or EdDSA)"
-            )),
-        }
-    }
-
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Self::RS256 => "RS256",
-            Self::ES256 => "ES256",
-            Self::EdDSA => "EdDSA",
-        }
-    }
-}
+/// The algorithm of a key: the config's enum (`keys.algorithm`), re-exported
+/// here where the keys are. Stored in `<kid>.json` as `RS256`, `ES256`, `EdDSA`.
+pub use crate::config::Algorithm;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -67,20 +44,59 @@ pub struct KeyMeta {
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
-    #[error("{path}: {reason}")]
-    File { path: String, reason: String },
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: {source}")]
+    WriteMeta {
+        path: String,
+        source: serde_json::Error,
+    },
+    #[error("{path}: corrupt key metadata: {source}")]
+    CorruptMeta {
+        path: String,
+        source: serde_json::Error,
+    },
+    /// A key file that does not hold a usable key.
+    #[error("{path}: {source}")]
+    BadKey {
+        path: String,
+        source: KeyMaterialError,
+    },
     #[error("no active signing key in {0}")]
     NoActiveKey(String),
+    #[error("generating a key failed: {0}")]
+    Generate(#[source] KeyMaterialError),
     #[error("signing failed: {0}")]
     Sign(String),
     #[error("invalid token: {0}")]
     InvalidToken(&'static str),
 }
 
-fn file_err(path: &Path, reason: impl ToString) -> KeyError {
-    KeyError::File {
+/// What is wrong with a key itself (its PEM or its public JWK).
+#[derive(Debug, thiserror::Error)]
+pub enum KeyMaterialError {
+    #[error("JWK lacks `{0}`")]
+    MissingMember(&'static str),
+    #[error("unsupported key type {0}")]
+    KeyType(String),
+    #[error("not a valid {alg} private key: {source}")]
+    InvalidPem {
+        alg: Algorithm,
+        source: josekit::JoseError,
+    },
+    #[error("kid in metadata ({expected}) does not match the key's thumbprint ({actual})")]
+    KidMismatch { expected: String, actual: String },
+    #[error(transparent)]
+    Jose(#[from] josekit::JoseError),
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> KeyError + '_ {
+    move |source| KeyError::Io {
         path: path.display().to_string(),
-        reason: reason.to_string(),
+        source,
     }
 }
 
@@ -101,12 +117,12 @@ impl std::fmt::Debug for LoadedKey {
 }
 
 /// RFC 7638 thumbprint: SHA-256 over the required members in lexicographic order.
-pub fn thumbprint(jwk: &serde_json::Value) -> Result<String, String> {
-    let get = |k: &str| {
+pub fn thumbprint(jwk: &serde_json::Value) -> Result<String, KeyMaterialError> {
+    let get = |k: &'static str| {
         jwk.get(k)
             .and_then(|v| v.as_str())
             .map(|s| s.to_string())
-            .ok_or_else(|| format!("JWK lacks `{k}`"))
+            .ok_or(KeyMaterialError::MissingMember(k))
     };
     let canonical = match get("kty")?.as_str() {
         "RSA" => format!(r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#, get("e")?, get("n")?),
@@ -121,45 +137,44 @@ pub fn thumbprint(jwk: &serde_json::Value) -> Result<String, String> {
             get("crv")?,
             get("x")?
         ),
-        other => return Err(format!("unsupported key type {other}")),
+        other => return Err(KeyMaterialError::KeyType(other.to_string())),
     };
     Ok(B64.encode(Sha256::digest(canonical.as_bytes())))
 }
 
-fn public_jwk_of(alg: Algorithm, pem: &[u8]) -> Result<Jwk, String> {
+fn public_jwk_of(alg: Algorithm, pem: &[u8]) -> Result<Jwk, KeyMaterialError> {
     use josekit::jwk::KeyPair;
     let jwk = match alg {
         Algorithm::RS256 => RS256.key_pair_from_pem(pem).map(|k| k.to_jwk_public_key()),
         Algorithm::ES256 => ES256.key_pair_from_pem(pem).map(|k| k.to_jwk_public_key()),
         Algorithm::EdDSA => EdDSA.key_pair_from_pem(pem).map(|k| k.to_jwk_public_key()),
     };
-    jwk.map_err(|e| format!("not a valid {} private key: {e}", alg.as_str()))
+    jwk.map_err(|source| KeyMaterialError::InvalidPem { alg, source })
 }
 
 impl LoadedKey {
-    fn from_pem(meta: KeyMeta, pem: &[u8]) -> Result<Self, String> {
+    fn from_pem(meta: KeyMeta, pem: &[u8]) -> Result<Self, KeyMaterialError> {
         let jwk = public_jwk_of(meta.alg, pem)?;
         let mut public: serde_json::Value = serde_json::Value::Object(jwk.as_ref().clone());
         let kid = thumbprint(&public)?;
         if kid != meta.kid {
-            return Err(format!(
-                "kid in metadata ({}) does not match the key's thumbprint ({kid})",
-                meta.kid
-            ));
+            return Err(KeyMaterialError::KidMismatch {
+                expected: meta.kid,
+                actual: kid,
+            });
         }
-        let err = |e: josekit::JoseError| e.to_string();
         let (signer, verifier): (Box<dyn JwsSigner>, Box<dyn JwsVerifier>) = match meta.alg {
             Algorithm::RS256 => (
-                Box::new(RS256.signer_from_pem(pem).map_err(err)?),
-                Box::new(RS256.verifier_from_jwk(&jwk).map_err(err)?),
+                Box::new(RS256.signer_from_pem(pem)?),
+                Box::new(RS256.verifier_from_jwk(&jwk)?),
             ),
             Algorithm::ES256 => (
-                Box::new(ES256.signer_from_pem(pem).map_err(err)?),
-                Box::new(ES256.verifier_from_jwk(&jwk).map_err(err)?),
+                Box::new(ES256.signer_from_pem(pem)?),
+                Box::new(ES256.verifier_from_jwk(&jwk)?),
             ),
             Algorithm::EdDSA => (
-                Box::new(EdDSA.signer_from_pem(pem).map_err(err)?),
-                Box::new(EdDSA.verifier_from_jwk(&jwk).map_err(err)?),
+                Box::new(EdDSA.signer_from_pem(pem)?),
+                Box::new(EdDSA.verifier_from_jwk(&jwk)?),
             ),
         };
         if let Some(obj) = public.as_object_mut() {
@@ -179,7 +194,7 @@ impl LoadedKey {
 /// Generates a key, writes `<kid>.pem` and `<kid>.json`, and returns its metadata.
 pub fn generate_key(dir: &Path, alg: Algorithm, now: DateTime<Utc>) -> Result<KeyMeta, KeyError> {
     use josekit::jwk::KeyPair;
-    std::fs::create_dir_all(dir).map_err(|e| file_err(dir, e))?;
+    std::fs::create_dir_all(dir).map_err(io_err(dir))?;
     let pem = match alg {
         Algorithm::RS256 => RS256
             .generate_key_pair(2048)
@@ -189,10 +204,10 @@ pub fn generate_key(dir: &Path, alg: Algorithm, now: DateTime<Utc>) -> Result<Ke
             .generate_key_pair(josekit::jwk::alg::ed::EdCurve::Ed25519)
             .map(|k| k.to_pem_private_key()),
     }
-    .map_err(|e| KeyError::Sign(e.to_string()))?;
-    let jwk = public_jwk_of(alg, &pem).map_err(KeyError::Sign)?;
+    .map_err(|e| KeyError::Generate(e.into()))?;
+    let jwk = public_jwk_of(alg, &pem).map_err(KeyError::Generate)?;
     let kid =
-        thumbprint(&serde_json::Value::Object(jwk.as_ref().clone())).map_err(KeyError::Sign)?;
+        thumbprint(&serde_json::Value::Object(jwk.as_ref().clone())).map_err(KeyError::Generate)?;
     let meta = KeyMeta {
         kid: kid.clone(),
         alg,
@@ -215,16 +230,19 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<(), KeyError> {
         use std::os::unix::fs::OpenOptionsExt;
         opts.mode(0o600);
     }
-    let mut f = opts.open(path).map_err(|e| file_err(path, e))?;
-    f.write_all(bytes).map_err(|e| file_err(path, e))
+    let mut f = opts.open(path).map_err(io_err(path))?;
+    f.write_all(bytes).map_err(io_err(path))
 }
 
 fn write_meta(dir: &Path, meta: &KeyMeta) -> Result<(), KeyError> {
     let path = dir.join(format!("{}.json", meta.kid));
     let tmp = dir.join(format!(".{}.json.tmp", meta.kid));
-    let body = serde_json::to_vec_pretty(meta).map_err(|e| file_err(&path, e))?;
-    std::fs::write(&tmp, body).map_err(|e| file_err(&tmp, e))?;
-    std::fs::rename(&tmp, &path).map_err(|e| file_err(&path, e))
+    let body = serde_json::to_vec_pretty(meta).map_err(|source| KeyError::WriteMeta {
+        path: path.display().to_string(),
+        source,
+    })?;
+    std::fs::write(&tmp, body).map_err(io_err(&tmp))?;
+    std::fs::rename(&tmp, &path).map_err(io_err(&path))
 }
 
 /// Reads every key's metadata in `dir` (no private key parsing).
@@ -233,10 +251,10 @@ pub fn list_keys(dir: &Path) -> Result<Vec<KeyMeta>, KeyError> {
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-        Err(e) => return Err(file_err(dir, e)),
+        Err(e) => return Err(io_err(dir)(e)),
     };
     for entry in entries {
-        let path = entry.map_err(|e| file_err(dir, e))?.path();
+        let path = entry.map_err(io_err(dir))?.path();
         let is_meta = path.extension().is_some_and(|e| e == "json")
             && !path
                 .file_name()
@@ -245,9 +263,12 @@ pub fn list_keys(dir: &Path) -> Result<Vec<KeyMeta>, KeyError> {
         if !is_meta {
             continue;
         }
-        let text = std::fs::read_to_string(&path).map_err(|e| file_err(&path, e))?;
-        let meta: KeyMeta = serde_json::from_str(&text)
-            .map_err(|e| file_err(&path, format!("corrupt key metadata: {e}")))?;
+        let text = std::fs::read_to_string(&path).map_err(io_err(&path))?;
+        let meta: KeyMeta =
+            serde_json::from_str(&text).map_err(|source| KeyError::CorruptMeta {
+                path: path.display().to_string(),
+                source,
+            })?;
         out.push(meta);
     }
     out.sort_by_key(|m| m.created_at);
@@ -289,7 +310,8 @@ pub fn prune(
 pub struct KeySet {
     pub active: Arc<LoadedKey>,
     pub published: Vec<Arc<LoadedKey>>,
-    pub jwks_body: actix_web::web::Bytes,
+    /// The JWKS document, serialized once per key set (cheap to clone).
+    pub jwks_body: Bytes,
     pub jwks_etag: String,
 }
 
@@ -439,9 +461,13 @@ fn load_set(dir: &Path, max_token_ttl: Duration, now: DateTime<Utc>) -> Result<K
             continue;
         }
         let pem_path = dir.join(format!("{}.pem", meta.kid));
-        let pem = std::fs::read(&pem_path).map_err(|e| file_err(&pem_path, e))?;
+        let pem = std::fs::read(&pem_path).map_err(io_err(&pem_path))?;
         let is_active = meta.state == KeyState::Active;
-        let key = Arc::new(LoadedKey::from_pem(meta, &pem).map_err(|e| file_err(&pem_path, e))?);
+        let key = LoadedKey::from_pem(meta, &pem).map_err(|source| KeyError::BadKey {
+            path: pem_path.display().to_string(),
+            source,
+        })?;
+        let key = Arc::new(key);
         if is_active {
             // The newest active key wins if a crash left two.
             active = Some(key.clone());
@@ -464,7 +490,7 @@ fn load_set(dir: &Path, max_token_ttl: Duration, now: DateTime<Utc>) -> Result<K
     Ok(KeySet {
         active,
         published,
-        jwks_body: body.into(),
+        jwks_body: Bytes::from(body),
         jwks_etag: etag,
     })
 }

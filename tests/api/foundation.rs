@@ -106,7 +106,7 @@ async fn tokens_verify_with_an_independent_jose_library(b: Backend) {
         ("ES256", jsonwebtoken::Algorithm::ES256),
         ("EdDSA", jsonwebtoken::Algorithm::EdDSA),
     ] {
-        let app = TestApp::spawn_with(b, |s| s.keys.algorithm = alg.into()).await;
+        let app = TestApp::spawn_with(b, |s| s.keys.algorithm = alg.parse().unwrap()).await;
         let now = app.clock.unix();
         let token = app
             .state

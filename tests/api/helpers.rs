@@ -135,7 +135,7 @@ pub fn base_settings(dir: &std::path::Path, db_url: &str) -> Settings {
     s.database.pool_size = 4;
     s.database.connect_timeout_secs = 5;
     s.keys.dir = dir.join("keys");
-    s.keys.algorithm = "ES256".into();
+    s.keys.algorithm = "ES256".parse().unwrap();
     s.keys.reload_interval_secs = 0;
     s.server.workers = 1;
     s

@@ -124,9 +124,9 @@ fn start_receiver() -> Receiver {
 fn action(name: &str, kind: &str) -> ActionConfig {
     ActionConfig {
         name: name.into(),
-        kind: kind.into(),
-        triggers: vec!["post_login".into()],
-        on_error: "deny".into(),
+        kind: kind.parse().unwrap(),
+        triggers: vec!["post_login".parse().unwrap()],
+        on_error: "deny".parse().unwrap(),
         url: None,
         secret: None,
         timeout_ms: 300,
@@ -142,7 +142,7 @@ fn webhook(url: &str, on_error: &str, secret: &str) -> ActionConfig {
     let mut a = action("hook", "webhook");
     a.url = Some(url.into());
     a.secret = Some(SecretString::new(secret));
-    a.on_error = on_error.into();
+    a.on_error = on_error.parse().unwrap();
     a
 }
 
@@ -392,7 +392,7 @@ async fn forbidden_claims_are_action_errors(b: Backend) {
         ("sub", "continue", true),
     ] {
         let mut s = script(dir.path(), "c", &format!("exports.onExecutePostLogin = async (e, api) => {{ api.accessToken.setCustomClaim('{claim}', 'x'); }};"));
-        s.on_error = on_error.into();
+        s.on_error = on_error.parse().unwrap();
         let (app, client) = app_with(b, vec![s]).await;
         let r = login_result(&app, &client, "c@example.com").await;
         assert_eq!(r.is_ok(), ok, "{claim} {on_error}");
@@ -427,7 +427,7 @@ async fn credentials_exchange_trigger(b: Backend) {
           api.accessToken.setCustomClaim("https://m2m.example/tier", "gold");
         };"#,
     );
-    s.triggers = vec!["credentials_exchange".into()];
+    s.triggers = vec!["credentials_exchange".parse().unwrap()];
     let (app, _client) = app_with(b, vec![s]).await;
     let mut sp = spec("m2m");
     sp.grant_types = vec!["client_credentials".into()];

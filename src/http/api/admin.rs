@@ -125,13 +125,10 @@ pub async fn dry_run(
     use crate::issuance::token::DryRunSource;
     let body = body.into_inner();
     let trigger = match body.trigger.as_deref() {
-        None | Some("post_login") => Trigger::PostLogin,
-        Some("credentials_exchange") => Trigger::CredentialsExchange,
-        Some(_) => {
-            return Err(ApiError::unprocessable(
-                "trigger: must be post_login or credentials_exchange",
-            ))
-        }
+        None => Trigger::PostLogin,
+        Some(t) => t.parse::<Trigger>().map_err(|_| {
+            ApiError::unprocessable("trigger: must be post_login or credentials_exchange")
+        })?,
     };
     let source = match (body.event, body.client_id) {
         (Some(ev), None) if ev.is_object() => DryRunSource::Event(ev),

@@ -2,7 +2,6 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use chrono::Duration;
 use serde::Deserialize;
 
 use super::{ip, run, ApiJson, Member, UserCaller};
@@ -12,10 +11,6 @@ use crate::http::error::ApiError;
 use crate::http::pages::{self, esc, qs};
 use crate::orgs::invitations::{self as inv, AcceptOutcome, CreateCtx, InvitationInput, Issued};
 use crate::orgs::OrgError;
-
-fn ttl(state: &AppState) -> Duration {
-    Duration::seconds(i64::try_from(state.settings.invitations.ttl_secs).unwrap_or(7 * 24 * 3600))
-}
 
 /// Sends the invitation email off the request path and records the outcome
 /// on the invitation (`sent`, `logged` or `delivery_failed`).
@@ -58,7 +53,10 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let now = state.clock.now_naive();
     let ip = ip(&req);
-    let (issuer, ttl) = (state.settings.issuer.clone(), ttl(&state));
+    let (issuer, ttl) = (
+        state.settings.issuer.clone(),
+        state.settings.invitations.ttl(),
+    );
     let issued = run(&state, move |conn| {
         inv::create(
             conn,
@@ -110,7 +108,10 @@ pub async fn resend(
     let (_, id) = path.into_inner();
     let now = state.clock.now_naive();
     let ip = ip(&req);
-    let (issuer, ttl) = (state.settings.issuer.clone(), ttl(&state));
+    let (issuer, ttl) = (
+        state.settings.issuer.clone(),
+        state.settings.invitations.ttl(),
+    );
     let issued = run(&state, move |conn| {
         inv::resend(
             conn,

@@ -15,7 +15,7 @@ pub use client_credentials::client_credentials;
 pub use code::authorization_code;
 pub use refresh::{refresh_commit, refresh_prepare, RefreshPrepared};
 
-use chrono::{Duration, NaiveDateTime};
+use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use serde::Deserialize;
 
@@ -73,7 +73,7 @@ pub(crate) enum Outcome {
 
 /// `expires_in` of a token response: the access token lifetime.
 pub(crate) fn expires_in(settings: &Settings) -> i64 {
-    ttl(settings.tokens.access_token_ttl_secs).num_seconds()
+    settings.tokens.access_token_ttl().num_seconds()
 }
 
 /// The claims the post-login actions added at `/authorize`, kept on the
@@ -97,10 +97,6 @@ impl CodeClaims {
     pub fn encode(&self) -> String {
         serde_json::json!({"access": self.access, "id": self.id}).to_string()
     }
-}
-
-pub(crate) fn ttl(secs: u64) -> Duration {
-    Duration::seconds(i64::try_from(secs).unwrap_or(i64::MAX / 1_000_000))
 }
 
 /// What the stages before the grant computed: org claims (and the actions'
@@ -217,7 +213,7 @@ pub(crate) fn plan_user_tokens(
     if let Some(org) = &input.extras.org_id {
         crate::orgs::claims::remember(conn, input.user, org, now)?;
     }
-    let access_exp = now + ttl(settings.tokens.access_token_ttl_secs);
+    let access_exp = now + settings.tokens.access_token_ttl();
     let refresh_token = if input.client.allows_grant(GrantType::RefreshToken) {
         let token = secrets::new_token();
         let (family_id, parent_id, family_expires_at) = match input.family {
@@ -225,7 +221,7 @@ pub(crate) fn plan_user_tokens(
             None => (
                 uuid::Uuid::now_v7().to_string(),
                 None,
-                now + ttl(settings.tokens.refresh_token_absolute_ttl_secs),
+                now + settings.tokens.refresh_token_absolute_ttl(),
             ),
         };
         let row = RefreshToken {
@@ -245,7 +241,7 @@ pub(crate) fn plan_user_tokens(
             access_token_jti: Some(jti.clone()),
             access_token_expires_at: Some(access_exp),
             family_expires_at,
-            idle_expires_at: (now + ttl(settings.tokens.refresh_token_idle_ttl_secs))
+            idle_expires_at: (now + settings.tokens.refresh_token_idle_ttl())
                 .min(family_expires_at),
             rotated_at: None,
             revoked_at: None,

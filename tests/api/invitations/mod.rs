@@ -14,7 +14,7 @@ fn smtp_config(port: u16) -> tessera::config::SmtpSettings {
     tessera::config::SmtpSettings {
         host: "127.0.0.1".into(),
         port,
-        tls: "none".into(),
+        tls: "none".parse().unwrap(),
         username: None,
         password: None,
         from: "Tessera <no-reply@tessera.test>".into(),

@@ -15,7 +15,7 @@ async fn full_flow_with_the_openidconnect_crate(b: Backend) {
         AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce,
         OAuth2TokenResponse, PkceCodeChallenge, RedirectUrl, Scope, TokenResponse,
     };
-    let app = TestApp::spawn_with(b, |s| s.keys.algorithm = "RS256".into()).await;
+    let app = TestApp::spawn_with(b, |s| s.keys.algorithm = "RS256".parse().unwrap()).await;
     let client = app.web_client().await;
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())

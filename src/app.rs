@@ -68,18 +68,32 @@ impl AppState {
             .await
             .map_err(|e| StartError::Other(e.to_string()))??;
         let migrate_db = db.clone();
-        let applied = tokio::task::spawn_blocking(move || migrate_db.migrate())
-            .await
-            .map_err(|e| StartError::Other(e.to_string()))??;
+        let migrate = settings.database.migrate_on_start;
+        let applied = tokio::task::spawn_blocking(move || {
+            if migrate {
+                migrate_db.migrate()
+            } else {
+                match migrate_db.pending_migrations()? {
+                    pending if pending.is_empty() => Ok(vec![]),
+                    pending => Err(DbError::Migration(format!(
+                        "{} migration(s) pending ({}) and --no-migrate is set: run `tessera migrate` first",
+                        pending.len(),
+                        pending.join(", ")
+                    ))),
+                }
+            }
+        })
+        .await
+        .map_err(|e| StartError::Other(e.to_string()))??;
         if !applied.is_empty() {
             tracing::info!(?applied, "applied migrations");
         }
-        let keys = KeyStore::open(
-            &settings.keys.dir,
-            settings.keys.algorithm,
-            settings.max_token_ttl(),
-            clock.as_ref(),
-        )?;
+        let (key_settings, key_db, key_clock) = (settings.clone(), db.clone(), clock.clone());
+        let keys = tokio::task::spawn_blocking(move || {
+            KeyStore::from_settings(&key_settings, &key_db, key_clock.as_ref())
+        })
+        .await
+        .map_err(|e| StartError::Other(e.to_string()))??;
         let clients = settings.clients.clone();
         let now = clock.now_naive();
         db.run(move |conn| {
@@ -190,7 +204,9 @@ impl Application {
     }
 }
 
-/// Re-reads `keys/` periodically so a `keys rotate` reaches every instance.
+/// Re-reads the key store periodically so a `keys rotate` reaches every
+/// instance within `keys.reload_interval_secs` (off the async workers: the
+/// database store reads the database).
 fn spawn_key_reloader(state: &AppState) {
     let secs = state.settings.keys.reload_interval_secs;
     if secs == 0 {
@@ -203,8 +219,14 @@ fn spawn_key_reloader(state: &AppState) {
         tick.tick().await;
         loop {
             tick.tick().await;
-            if let Err(e) = keys.reload(clock.as_ref()) {
-                tracing::error!(error = %e, "reloading signing keys failed; keeping the current set");
+            let (k, c) = (keys.clone(), clock.clone());
+            let reloaded = tokio::task::spawn_blocking(move || k.reload(c.as_ref())).await;
+            match reloaded {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    tracing::error!(error = %e, "reloading signing keys failed; keeping the current set")
+                }
+                Err(e) => tracing::error!(error = %e, "the key reload task failed"),
             }
         }
     });

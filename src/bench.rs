@@ -19,6 +19,11 @@ pub struct BenchArgs {
     /// Base URL of the running server.
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     pub url: String,
+    /// More instances on the same database (repeatable): the refresh scenario
+    /// sends each connection's successive rotations to `--url` and these in
+    /// turn, so every rotation may land on another instance.
+    #[arg(long = "also-url")]
+    pub also_url: Vec<String>,
     /// Concurrent connections.
     #[arg(long, default_value_t = 32)]
     pub connections: usize,
@@ -364,24 +369,33 @@ async fn refresh(args: &BenchArgs, http: &reqwest::Client) -> Result<Report, Ben
         .redirect_uri
         .clone()
         .ok_or(BenchError::Usage("refresh needs --redirect-uri"))?;
+    let urls: std::sync::Arc<Vec<String>> = std::sync::Arc::new(
+        std::iter::once(&args.url)
+            .chain(&args.also_url)
+            .map(|u| format!("{u}/oauth/token"))
+            .collect(),
+    );
     let mut states = Vec::new();
     for n in 0..args.connections {
         let rt = dev_login(&args.url, &client_id, secret.as_deref(), &redirect, n).await?;
         states.push((
             http.clone(),
-            format!("{}/oauth/token", args.url),
+            (urls.clone(), n as usize),
             client_id.clone(),
             secret.clone(),
             rt,
         ));
     }
-    type St = (reqwest::Client, String, String, Option<String>, String);
+    type Urls = (std::sync::Arc<Vec<String>>, usize);
+    type St = (reqwest::Client, Urls, String, Option<String>, String);
     Ok(drive(
         "refresh_token",
         args,
         states,
-        |(http, url, id, secret, rt): St| async move {
-            let mut req = http.post(&url);
+        |(http, (urls, turn), id, secret, rt): St| async move {
+            let url = (urls[turn % urls.len()]).clone();
+            let url = (urls, turn + 1, url);
+            let mut req = http.post(&url.2);
             let mut form = vec![
                 ("grant_type", "refresh_token".to_string()),
                 ("refresh_token", rt.clone()),
@@ -400,9 +414,10 @@ async fn refresh(args: &BenchArgs, http: &reqwest::Client) -> Result<Report, Ben
                 }
                 _ => None,
             };
+            let (urls, turn, _) = url;
             match next {
-                Some(n) => ((http, url, id, secret, n), true),
-                None => ((http, url, id, secret, rt), false),
+                Some(n) => ((http, (urls, turn), id, secret, n), true),
+                None => ((http, (urls, turn), id, secret, rt), false),
             }
         },
     )

@@ -62,7 +62,12 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the server (the default): migrates, creates a key if none, listens.
-    Serve,
+    Serve {
+        /// Do not apply pending migrations (run `tessera migrate` first);
+        /// start-up fails while any is pending.
+        #[arg(long)]
+        no_migrate: bool,
+    },
     /// Apply pending database migrations and exit.
     Migrate,
     /// Manage signing keys in the keys directory.
@@ -158,6 +163,13 @@ enum KeysCommand {
     },
     /// List keys with their state.
     List,
+    /// After changing `keys.encryption_key` (database store): re-seal every
+    /// key's data key under the new KEK. `--from` is the old KEK (a value or
+    /// `env:NAME`).
+    Rewrap {
+        #[arg(long)]
+        from: String,
+    },
 }
 
 fn init_tracing() {
@@ -187,7 +199,10 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(run(cli.command.unwrap_or(Command::Serve), settings));
+    let result = runtime.block_on(run(
+        cli.command.unwrap_or(Command::Serve { no_migrate: false }),
+        settings,
+    ));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -200,7 +215,11 @@ fn main() -> ExitCode {
 async fn run(command: Command, settings: Settings) -> Result<(), CliError> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     match command {
-        Command::Serve => {
+        Command::Serve { no_migrate } => {
+            let mut settings = settings;
+            if no_migrate {
+                settings.database.migrate_on_start = false;
+            }
             if settings.dev_connector_enabled() {
                 tracing::warn!("the dev connector is ENABLED: anyone can log in as any email. Never use it in production (TESSERA_ENV=production disables it).");
             }
@@ -222,10 +241,84 @@ async fn run(command: Command, settings: Settings) -> Result<(), CliError> {
             }
             Ok(())
         }
-        Command::Keys { action } => keys_command(action, &settings, clock.as_ref()),
+        Command::Keys { action } => match settings.keys.store {
+            tessera::config::KeyStoreKind::Files => keys_command(action, &settings, clock.as_ref()),
+            tessera::config::KeyStoreKind::Database => {
+                let clock = clock.clone();
+                tokio::task::spawn_blocking(move || {
+                    db_keys_command(action, &settings, clock.as_ref())
+                })
+                .await?
+            }
+        },
         Command::Clients { action } => clients_command(action, &settings, clock.as_ref()).await,
         Command::Orgs { action } => orgs_command(action, &settings, clock.as_ref()).await,
         Command::Bench(args) => Ok(tessera::bench::run(args).await?),
+    }
+}
+
+/// `tessera keys …` with `keys.store = "database"`.
+fn db_keys_command(
+    action: KeysCommand,
+    settings: &Settings,
+    clock: &dyn Clock,
+) -> Result<(), CliError> {
+    use tessera::tokens::keys::{database, Kek};
+    let db = tessera::db::Db::connect(&settings.database)?;
+    db.migrate()?;
+    let kek = database::kek_of(settings)?;
+    let alg_of = |a: Option<Algorithm>| a.unwrap_or(settings.keys.algorithm);
+    match action {
+        KeysCommand::Generate { alg } => {
+            let alg = alg_of(alg);
+            match database::ensure_active(&db, &kek, alg, clock.now())? {
+                Some(meta) => {
+                    println!("{}\t{}\t{:?}", meta.kid, meta.alg.as_str(), meta.state);
+                    Ok(())
+                }
+                None => Err(CliError::ActiveKeyExists {
+                    dir: "the database".into(),
+                    alg,
+                }),
+            }
+        }
+        KeysCommand::Rotate { alg } => {
+            let alg = alg_of(alg);
+            let meta = database::rotate(&db, &kek, alg, clock.now(), chrono::Duration::zero())?;
+            let pruned = database::prune(&db, settings.max_token_ttl(), clock.now())?;
+            println!("new active key {} ({})", meta.kid, meta.alg.as_str());
+            for kid in pruned {
+                println!("retired {kid} (every token it signed has expired)");
+            }
+            Ok(())
+        }
+        KeysCommand::List => {
+            print_keys(&database::list(&db)?);
+            Ok(())
+        }
+        KeysCommand::Rewrap { from } => {
+            let old = tessera::config::resolve_env_reference(&from)
+                .map_err(|e| CliError::Keys(KeyError::Kek(format!("--from: {e}"))))?;
+            let old = Kek::parse(&old)
+                .map_err(|e| CliError::Keys(KeyError::Kek(format!("--from: {e}"))))?;
+            let n = database::rewrap(&db, &old, &kek)?;
+            println!("re-sealed {n} key(s) under key-encryption key {}", kek.id());
+            Ok(())
+        }
+    }
+}
+
+fn print_keys(keys: &[keys::KeyMeta]) {
+    println!("KID\tALG\tSTATE\tCREATED\tRETIRED");
+    for m in keys {
+        println!(
+            "{}\t{}\t{:?}\t{}\t{}",
+            m.kid,
+            m.alg.as_str(),
+            m.state,
+            m.created_at.to_rfc3339(),
+            m.retired_at.map(|t| t.to_rfc3339()).unwrap_or_default()
+        );
     }
 }
 
@@ -263,19 +356,13 @@ fn keys_command(
             Ok(())
         }
         KeysCommand::List => {
-            println!("KID\tALG\tSTATE\tCREATED\tRETIRED");
-            for m in keys::list_keys(dir)? {
-                println!(
-                    "{}\t{}\t{:?}\t{}\t{}",
-                    m.kid,
-                    m.alg.as_str(),
-                    m.state,
-                    m.created_at.to_rfc3339(),
-                    m.retired_at.map(|t| t.to_rfc3339()).unwrap_or_default()
-                );
-            }
+            print_keys(&keys::list_keys(dir)?);
             Ok(())
         }
+        KeysCommand::Rewrap { .. } => Err(CliError::Keys(KeyError::Kek(
+            "keys rewrap is for keys.store = \"database\"; files are protected by their mode"
+                .into(),
+        ))),
     }
 }
 

@@ -65,6 +65,24 @@ fn mac_hex(salt: &str, secret: &str) -> String {
     }
 }
 
+/// 32 key bytes given as standard or URL-safe base64 (padded or not) or as
+/// 64 hex digits, e.g. a key-encryption key from `openssl rand -base64 32`.
+pub fn decode_key32(text: &str) -> Option<[u8; 32]> {
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE, URL_SAFE_NO_PAD};
+    use base64::Engine;
+    let t = text.trim();
+    let bytes = if t.len() == 64 && t.bytes().all(|b| b.is_ascii_hexdigit()) {
+        hex::decode(t).ok()?
+    } else {
+        STANDARD
+            .decode(t)
+            .or_else(|_| URL_SAFE.decode(t))
+            .or_else(|_| URL_SAFE_NO_PAD.decode(t))
+            .ok()?
+    };
+    bytes.try_into().ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

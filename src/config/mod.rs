@@ -41,7 +41,7 @@ pub use sections::{
     InvitationSettings, KeySettings, MaintenanceSettings, OrgSettings, ServerSettings,
     SmtpSettings, TokenSettings,
 };
-pub use values::{Algorithm, DnsProtocol, Environment, SmtpTls, UnknownValue};
+pub use values::{Algorithm, DnsProtocol, Environment, KeyStoreKind, SmtpTls, UnknownValue};
 
 /// Why the settings could not be loaded. `main` prints it and exits with code 2.
 #[derive(Debug, thiserror::Error)]
@@ -163,6 +163,23 @@ impl Settings {
             return Err(ConfigError::invalid("issuer", "must be http or https"));
         }
         self.issuer = self.issuer.trim_end_matches('/').to_string();
+        if self.keys.store == KeyStoreKind::Database {
+            match &self.keys.encryption_key {
+                None => {
+                    return Err(ConfigError::invalid(
+                        "keys.encryption_key",
+                        "is required when keys.store = \"database\" (32 random bytes, base64; e.g. \"env:TESSERA_KEK\")",
+                    ))
+                }
+                Some(k) if crate::secrets::decode_key32(k.expose()).is_none() => {
+                    return Err(ConfigError::invalid(
+                        "keys.encryption_key",
+                        "must be 32 random bytes, base64 (44 characters) or hex (64); generate one with `openssl rand -base64 32`",
+                    ))
+                }
+                Some(_) => {}
+            }
+        }
         if self.database.pool_size == 0 {
             return Err(ConfigError::invalid(
                 "database.pool_size",

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use super::{seconds, Algorithm, DnsProtocol, Environment, SecretString, SmtpTls};
+use super::{seconds, Algorithm, DnsProtocol, Environment, KeyStoreKind, SecretString, SmtpTls};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -38,6 +38,9 @@ pub struct DatabaseSettings {
     pub connect_timeout_secs: u64,
     /// How long a request waits for a pooled connection.
     pub acquire_timeout_secs: u64,
+    /// Apply pending migrations when `serve` starts (`serve --no-migrate`
+    /// turns it off, for deployments that run `tessera migrate` as a job).
+    pub migrate_on_start: bool,
 }
 
 impl fmt::Debug for DatabaseSettings {
@@ -56,6 +59,7 @@ impl Default for DatabaseSettings {
             pool_size: 8,
             connect_timeout_secs: 30,
             acquire_timeout_secs: 5,
+            migrate_on_start: true,
         }
     }
 }
@@ -77,8 +81,13 @@ pub struct KeySettings {
     pub dir: PathBuf,
     /// Algorithm of keys created automatically or by `keys rotate`.
     pub algorithm: Algorithm,
-    /// How often a running server re-reads `keys/` (so a rotation reaches every instance).
+    /// How often a running server re-reads its keys (so a rotation reaches every instance).
     pub reload_interval_secs: u64,
+    /// `files` (`keys.dir`) or `database` (N instances, no shared disk).
+    pub store: KeyStoreKind,
+    /// The key-encryption key of the database store: 32 random bytes, base64
+    /// or hex, normally `env:TESSERA_KEK`.
+    pub encryption_key: Option<SecretString>,
 }
 
 impl Default for KeySettings {
@@ -87,6 +96,8 @@ impl Default for KeySettings {
             dir: PathBuf::from("./keys"),
             algorithm: Algorithm::RS256,
             reload_interval_secs: 60,
+            store: KeyStoreKind::Files,
+            encryption_key: None,
         }
     }
 }

@@ -108,6 +108,16 @@ impl Algorithm {
 }
 
 named_enum! {
+    /// `keys.store`: where signing keys live.
+    pub enum KeyStoreKind ("key store") {
+        /// `keys.dir`: one node, or a mounted secret.
+        Files = "files",
+        /// The database, private keys sealed under `keys.encryption_key`.
+        Database = "database",
+    }
+}
+
+named_enum! {
     /// `server.environment`: `production` refuses the dev connector.
     pub enum Environment ("environment") {
         Development = "development",

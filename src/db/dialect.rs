@@ -48,6 +48,49 @@ where
     })
 }
 
+/// Adds `jti` to the deny list unless it is there: `ON CONFLICT DO NOTHING`
+/// on PostgreSQL, `INSERT OR IGNORE` on SQLite. A concurrent revocation of
+/// the same token is then not an error — and, unlike catching the unique
+/// violation, it does not abort an enclosing PostgreSQL transaction.
+pub fn deny_jti_if_absent(
+    conn: &mut DbConn,
+    row: &super::models::RevokedToken,
+) -> diesel::QueryResult<usize> {
+    use super::schema::revoked_tokens;
+    use diesel::RunQueryDsl;
+    match conn {
+        DbConn::Postgres(c) => diesel::insert_into(revoked_tokens::table)
+            .values(row)
+            .on_conflict_do_nothing()
+            .execute(c),
+        DbConn::Sqlite(c) => diesel::insert_or_ignore_into(revoked_tokens::table)
+            .values(row)
+            .execute(c),
+    }
+}
+
+/// A lock held until the end of the current transaction, serializing
+/// start-up work of every instance on one database (the first signing key,
+/// the config's clients). On PostgreSQL a transaction-scoped advisory lock;
+/// on SQLite the [`write_tx`] around it already holds the database's single
+/// write lock, across processes.
+pub fn xact_lock(conn: &mut DbConn, lock: AdvisoryLock) -> diesel::QueryResult<()> {
+    if let DbConn::Postgres(c) = conn {
+        c.batch_execute(&format!("SELECT pg_advisory_xact_lock({})", lock as i64))?;
+    }
+    Ok(())
+}
+
+/// The advisory locks Tessera takes (PostgreSQL lock keys; arbitrary but fixed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(i64)]
+pub enum AdvisoryLock {
+    /// Schema migrations (a session lock, see `Db::migrate`).
+    Migrations = 0x7465_7373_0001,
+    /// Start-up writes: the first signing key, clients from config.
+    Boot = 0x7465_7373_0002,
+}
+
 struct ReleaseOnDrop(#[allow(dead_code)] std::sync::MutexGuard<'static, ()>);
 
 impl Drop for ReleaseOnDrop {

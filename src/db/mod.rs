@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
 use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection};
-use diesel::{Connection, PgConnection, SqliteConnection};
+use diesel::{Connection, PgConnection, RunQueryDsl, SqliteConnection};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 use crate::config::{redact_url, DatabaseSettings};
@@ -176,15 +176,58 @@ impl Db {
         Ok(self.pool.get()?)
     }
 
-    /// Applies pending embedded migrations of this backend.
+    /// Applies pending embedded migrations of this backend, one migrator at
+    /// a time: instances started together wait for the first instead of
+    /// failing on each other's half-applied schema. PostgreSQL: a session
+    /// advisory lock (released if the process dies); SQLite: an immediate
+    /// transaction, i.e. the file's write lock.
     pub fn migrate(&self) -> Result<Vec<String>, DbError> {
         let mut conn = self.get()?;
         let applied = match &mut *conn {
-            DbConn::Postgres(c) => c.run_pending_migrations(POSTGRES_MIGRATIONS),
-            DbConn::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS),
-        }
-        .map_err(|e| DbError::Migration(e.to_string()))?;
-        Ok(applied.iter().map(|v| v.to_string()).collect())
+            DbConn::Postgres(c) => {
+                let key = dialect::AdvisoryLock::Migrations as i64;
+                let got: bool = diesel::select(diesel::dsl::sql::<diesel::sql_types::Bool>(
+                    &format!("pg_try_advisory_lock({key})"),
+                ))
+                .get_result(c)
+                .map_err(DbError::Query)?;
+                if !got {
+                    tracing::info!("waiting for another instance to finish the migrations");
+                    c.batch_execute(&format!("SELECT pg_advisory_lock({key})"))
+                        .map_err(DbError::Query)?;
+                }
+                let result = c
+                    .run_pending_migrations(POSTGRES_MIGRATIONS)
+                    .map(|v| v.iter().map(|m| m.to_string()).collect::<Vec<_>>())
+                    .map_err(|e| DbError::Migration(e.to_string()));
+                let unlocked = c.batch_execute(&format!("SELECT pg_advisory_unlock({key})"));
+                let applied = result?;
+                unlocked.map_err(DbError::Query)?;
+                applied
+            }
+            DbConn::Sqlite(c) => c
+                .immediate_transaction(|c| {
+                    c.run_pending_migrations(SQLITE_MIGRATIONS)
+                        .map(|v| v.iter().map(|m| m.to_string()).collect::<Vec<_>>())
+                        .map_err(diesel::result::Error::QueryBuilderError)
+                })
+                .map_err(|e| DbError::Migration(e.to_string()))?,
+        };
+        Ok(applied)
+    }
+
+    /// Names of the migrations not applied yet (for `serve --no-migrate`).
+    pub fn pending_migrations(&self) -> Result<Vec<String>, DbError> {
+        let mut conn = self.get()?;
+        let pending = match &mut *conn {
+            DbConn::Postgres(c) => c
+                .pending_migrations(POSTGRES_MIGRATIONS)
+                .map(|v| v.iter().map(|m| m.name().to_string()).collect()),
+            DbConn::Sqlite(c) => c
+                .pending_migrations(SQLITE_MIGRATIONS)
+                .map(|v| v.iter().map(|m| m.name().to_string()).collect()),
+        };
+        pending.map_err(|e| DbError::Migration(e.to_string()))
     }
 
     /// Runs a diesel closure on the blocking pool (CONVENTIONS rule 11).

@@ -242,6 +242,21 @@ diesel::table! {
 }
 
 diesel::table! {
+    signing_keys (kid) {
+        kid -> Text,
+        alg -> Text,
+        state -> Text,
+        created_at -> Timestamp,
+        activates_at -> Timestamp,
+        retired_at -> Nullable<Timestamp>,
+        public_jwk -> Text,
+        kek_id -> Text,
+        sealed_data_key -> Text,
+        sealed_private_key -> Text,
+    }
+}
+
+diesel::table! {
     audit_events (id) {
         id -> Text,
         org_id -> Nullable<Text>,
@@ -302,6 +317,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     authorization_codes,
     refresh_tokens,
     revoked_tokens,
+    signing_keys,
     audit_events,
     job_leases,
 );

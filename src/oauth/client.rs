@@ -327,8 +327,24 @@ pub fn remove(conn: &mut DbConn, id: &str) -> QueryResult<bool> {
 }
 
 /// Makes the database match `[[clients]]` of the config (insert or update;
-/// clients registered by CLI are left alone).
+/// clients registered by CLI are left alone). Every instance does this at
+/// start; under the boot lock in one transaction, so instances started
+/// together neither race on the inserts nor see half a sync.
 pub fn sync_from_config(
+    conn: &mut DbConn,
+    configs: &[ClientConfig],
+    now: NaiveDateTime,
+) -> Result<(), RegisterError> {
+    if configs.is_empty() {
+        return Ok(());
+    }
+    crate::db::dialect::write_tx(conn, |conn| {
+        crate::db::dialect::xact_lock(conn, crate::db::dialect::AdvisoryLock::Boot)?;
+        sync_locked(conn, configs, now)
+    })
+}
+
+fn sync_locked(
     conn: &mut DbConn,
     configs: &[ClientConfig],
     now: NaiveDateTime,

@@ -19,32 +19,13 @@ pub fn deny_jti(
     expires_at: NaiveDateTime,
     now: NaiveDateTime,
 ) -> QueryResult<()> {
-    let exists = revoked_tokens::table
-        .find(jti)
-        .select(revoked_tokens::jti)
-        .first::<String>(conn)
-        .optional()?
-        .is_some();
-    if exists {
-        return Ok(());
-    }
     let row = RevokedToken {
         jti: jti.to_string(),
         expires_at,
         revoked_at: now,
     };
-    // A concurrent revocation of the same jti is not an error.
-    match diesel::insert_into(revoked_tokens::table)
-        .values(&row)
-        .execute(conn)
-    {
-        Ok(_) => Ok(()),
-        Err(diesel::result::Error::DatabaseError(
-            diesel::result::DatabaseErrorKind::UniqueViolation,
-            _,
-        )) => Ok(()),
-        Err(e) => Err(e),
-    }
+    crate::db::dialect::deny_jti_if_absent(conn, &row)?;
+    Ok(())
 }
 
 pub fn is_denied(conn: &mut DbConn, jti: &str) -> QueryResult<bool> {

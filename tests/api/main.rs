@@ -12,4 +12,5 @@ mod hooks;
 mod invitations;
 mod oauth;
 mod orgs;
+mod scale;
 mod smtp;

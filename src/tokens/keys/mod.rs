@@ -1,10 +1,20 @@
-//! Signing keys on disk and the in-memory key store.
+//! Signing keys and the in-memory key store.
 //!
-//! Each key is `keys/<kid>.pem` (PKCS#8 private key, mode 0600) plus
-//! `keys/<kid>.json` (algorithm, state, times). The `kid` is the RFC 7638
-//! JWK thumbprint of the public key. States: `active` (signs; exactly one),
-//! `retiring` (published in JWKS until every token it signed has expired),
-//! `retired` (no longer published; kept on disk for the record).
+//! Two stores (`keys.store`): [`files`] — `keys/<kid>.pem` (PKCS#8, mode
+//! 0600) plus `keys/<kid>.json` (algorithm, state, times) — and [`database`]
+//! — the `signing_keys` table, private keys sealed under a key-encryption key
+//! ([`envelope`]) so N instances with no shared disk use one key set. The
+//! `kid` is the RFC 7638 JWK thumbprint of the public key. States: `active`
+//! (the newest whose activation time has come signs), `retiring` (published
+//! in JWKS until every token it signed has expired), `retired` (no longer
+//! published; kept for the record).
+
+pub mod database;
+pub mod envelope;
+pub mod files;
+
+pub use envelope::Kek;
+pub use files::{generate_key, list_keys, prune, rotate};
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
@@ -19,6 +29,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::clock::Clock;
+use crate::config::KeyStoreKind;
+use crate::db::Db;
 
 /// The algorithm of a key: the config's enum (`keys.algorithm`), re-exported
 /// here where the keys are. Stored in `<kid>.json` as `RS256`, `ES256`, `EdDSA`.
@@ -40,6 +52,15 @@ pub struct KeyMeta {
     pub created_at: DateTime<Utc>,
     #[serde(default)]
     pub retired_at: Option<DateTime<Utc>>,
+    /// When the key starts signing (published before that); `None`: at creation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activates_at: Option<DateTime<Utc>>,
+}
+
+impl KeyMeta {
+    pub fn activation(&self) -> DateTime<Utc> {
+        self.activates_at.unwrap_or(self.created_at)
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -73,6 +94,16 @@ pub enum KeyError {
     Sign(String),
     #[error("invalid token: {0}")]
     InvalidToken(&'static str),
+    #[error("signing keys in the database: {0}")]
+    Db(#[from] crate::db::DbError),
+    #[error("{0}")]
+    Kek(String),
+}
+
+impl From<diesel::result::Error> for KeyError {
+    fn from(e: diesel::result::Error) -> Self {
+        Self::Db(e.into())
+    }
 }
 
 /// What is wrong with a key itself (its PEM or its public JWK).
@@ -91,13 +122,6 @@ pub enum KeyMaterialError {
     KidMismatch { expected: String, actual: String },
     #[error(transparent)]
     Jose(#[from] josekit::JoseError),
-}
-
-fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> KeyError + '_ {
-    move |source| KeyError::Io {
-        path: path.display().to_string(),
-        source,
-    }
 }
 
 /// A key loaded from disk, ready to sign and verify.
@@ -191,10 +215,9 @@ impl LoadedKey {
     }
 }
 
-/// Generates a key, writes `<kid>.pem` and `<kid>.json`, and returns its metadata.
-pub fn generate_key(dir: &Path, alg: Algorithm, now: DateTime<Utc>) -> Result<KeyMeta, KeyError> {
+/// Generates a private key of `alg` (PKCS#8 PEM) and its kid.
+pub fn generate_pem(alg: Algorithm) -> Result<(String, Vec<u8>), KeyError> {
     use josekit::jwk::KeyPair;
-    std::fs::create_dir_all(dir).map_err(io_err(dir))?;
     let pem = match alg {
         Algorithm::RS256 => RS256
             .generate_key_pair(2048)
@@ -208,102 +231,15 @@ pub fn generate_key(dir: &Path, alg: Algorithm, now: DateTime<Utc>) -> Result<Ke
     let jwk = public_jwk_of(alg, &pem).map_err(KeyError::Generate)?;
     let kid =
         thumbprint(&serde_json::Value::Object(jwk.as_ref().clone())).map_err(KeyError::Generate)?;
-    let meta = KeyMeta {
-        kid: kid.clone(),
-        alg,
-        state: KeyState::Active,
-        created_at: now,
-        retired_at: None,
-    };
-    let pem_path = dir.join(format!("{kid}.pem"));
-    write_private(&pem_path, &pem)?;
-    write_meta(dir, &meta)?;
-    Ok(meta)
+    Ok((kid, pem))
 }
 
-fn write_private(path: &Path, bytes: &[u8]) -> Result<(), KeyError> {
-    use std::io::Write;
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let mut f = opts.open(path).map_err(io_err(path))?;
-    f.write_all(bytes).map_err(io_err(path))
-}
-
-fn write_meta(dir: &Path, meta: &KeyMeta) -> Result<(), KeyError> {
-    let path = dir.join(format!("{}.json", meta.kid));
-    let tmp = dir.join(format!(".{}.json.tmp", meta.kid));
-    let body = serde_json::to_vec_pretty(meta).map_err(|source| KeyError::WriteMeta {
-        path: path.display().to_string(),
-        source,
-    })?;
-    std::fs::write(&tmp, body).map_err(io_err(&tmp))?;
-    std::fs::rename(&tmp, &path).map_err(io_err(&path))
-}
-
-/// Reads every key's metadata in `dir` (no private key parsing).
-pub fn list_keys(dir: &Path) -> Result<Vec<KeyMeta>, KeyError> {
-    let mut out = Vec::new();
-    let entries = match std::fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-        Err(e) => return Err(io_err(dir)(e)),
-    };
-    for entry in entries {
-        let path = entry.map_err(io_err(dir))?.path();
-        let is_meta = path.extension().is_some_and(|e| e == "json")
-            && !path
-                .file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with('.'));
-        if !is_meta {
-            continue;
-        }
-        let text = std::fs::read_to_string(&path).map_err(io_err(&path))?;
-        let meta: KeyMeta =
-            serde_json::from_str(&text).map_err(|source| KeyError::CorruptMeta {
-                path: path.display().to_string(),
-                source,
-            })?;
-        out.push(meta);
-    }
-    out.sort_by_key(|m| m.created_at);
-    Ok(out)
-}
-
-/// `keys rotate`: a new active key; the previous active key becomes retiring.
-pub fn rotate(dir: &Path, alg: Algorithm, now: DateTime<Utc>) -> Result<KeyMeta, KeyError> {
-    let existing = list_keys(dir)?;
-    let new = generate_key(dir, alg, now)?;
-    for mut meta in existing.into_iter().filter(|m| m.state == KeyState::Active) {
-        meta.state = KeyState::Retiring;
-        meta.retired_at = Some(now);
-        write_meta(dir, &meta)?;
-    }
-    Ok(new)
-}
-
-/// Marks retiring keys whose every token has expired as retired. Returns their kids.
-pub fn prune(
-    dir: &Path,
-    max_token_ttl: Duration,
-    now: DateTime<Utc>,
-) -> Result<Vec<String>, KeyError> {
-    let mut pruned = Vec::new();
-    for mut meta in list_keys(dir)? {
-        if meta.state == KeyState::Retiring
-            && meta.retired_at.is_some_and(|t| t + max_token_ttl < now)
-        {
-            meta.state = KeyState::Retired;
-            write_meta(dir, &meta)?;
-            pruned.push(meta.kid);
-        }
-    }
-    Ok(pruned)
+/// A key as a store holds it: metadata and the private key (PEM), plus where
+/// it came from for error messages.
+pub struct KeyRecord {
+    pub meta: KeyMeta,
+    pub pem: Vec<u8>,
+    pub origin: String,
 }
 
 /// The current set of keys: one signs, all published ones verify.
@@ -315,17 +251,45 @@ pub struct KeySet {
     pub jwks_etag: String,
 }
 
+/// Where the keys live (`keys.store`).
+#[derive(Clone)]
+enum Source {
+    /// `keys/<kid>.pem` + `<kid>.json`: one node, or a mounted secret.
+    Files(PathBuf),
+    /// The `signing_keys` table, private keys sealed under the KEK: N
+    /// instances with no shared disk sign with one key and publish one JWKS.
+    Database { db: Db, kek: Arc<Kek> },
+}
+
+impl Source {
+    fn load(&self) -> Result<Vec<KeyRecord>, KeyError> {
+        match self {
+            Self::Files(dir) => files::load(dir),
+            Self::Database { db, kek } => database::load(db, kek),
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Self::Files(dir) => dir.display().to_string(),
+            Self::Database { .. } => "the database (signing_keys)".into(),
+        }
+    }
+}
+
 /// Shared key store. Cheap to clone; `reload` swaps the whole set atomically.
 #[derive(Clone)]
 pub struct KeyStore {
-    dir: PathBuf,
+    source: Source,
     max_token_ttl: Duration,
     inner: Arc<RwLock<Arc<KeySet>>>,
 }
 
 impl std::fmt::Debug for KeyStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KeyStore").field("dir", &self.dir).finish()
+        f.debug_struct("KeyStore")
+            .field("source", &self.source.describe())
+            .finish()
     }
 }
 
@@ -342,17 +306,71 @@ impl KeyStore {
             let meta = generate_key(dir, alg, clock.now())?;
             tracing::info!(kid = %meta.kid, alg = alg.as_str(), dir = %dir.display(), "created signing key");
         }
-        let set = load_set(dir, max_token_ttl, clock.now())?;
+        Self::with_source(Source::Files(dir.to_path_buf()), max_token_ttl, clock)
+    }
+
+    /// The database store: adopts the active key, or — the first instance to
+    /// start on an empty table, under the boot lock — creates it. Blocking.
+    pub fn open_database(
+        db: Db,
+        kek: Kek,
+        alg: Algorithm,
+        max_token_ttl: Duration,
+        clock: &dyn Clock,
+    ) -> Result<Self, KeyError> {
+        if let Some(meta) = database::ensure_active(&db, &kek, alg, clock.now())? {
+            tracing::info!(kid = %meta.kid, alg = alg.as_str(), "created signing key in the database");
+        }
+        let source = Source::Database {
+            db,
+            kek: Arc::new(kek),
+        };
+        Self::with_source(source, max_token_ttl, clock)
+    }
+
+    /// The store `keys.store` names (database: `keys.encryption_key` is the KEK).
+    pub fn from_settings(
+        settings: &crate::config::Settings,
+        db: &Db,
+        clock: &dyn Clock,
+    ) -> Result<Self, KeyError> {
+        let (alg, ttl) = (settings.keys.algorithm, settings.max_token_ttl());
+        match settings.keys.store {
+            KeyStoreKind::Files => Self::open(&settings.keys.dir, alg, ttl, clock),
+            KeyStoreKind::Database => {
+                let kek = database::kek_of(settings)?;
+                Self::open_database(db.clone(), kek, alg, ttl, clock)
+            }
+        }
+    }
+
+    fn with_source(
+        source: Source,
+        max_token_ttl: Duration,
+        clock: &dyn Clock,
+    ) -> Result<Self, KeyError> {
+        let set = build_set(
+            source.load()?,
+            &source.describe(),
+            max_token_ttl,
+            clock.now(),
+        )?;
         Ok(Self {
-            dir: dir.to_path_buf(),
+            source,
             max_token_ttl,
             inner: Arc::new(RwLock::new(Arc::new(set))),
         })
     }
 
-    /// Re-reads the directory (after a rotation by another process).
+    /// Re-reads the store (after a rotation by another process). Blocking
+    /// for the database store: call it off the async workers.
     pub fn reload(&self, clock: &dyn Clock) -> Result<(), KeyError> {
-        let set = load_set(&self.dir, self.max_token_ttl, clock.now())?;
+        let set = build_set(
+            self.source.load()?,
+            &self.source.describe(),
+            self.max_token_ttl,
+            clock.now(),
+        )?;
         let mut guard = self.inner.write().unwrap_or_else(|p| p.into_inner());
         if guard.jwks_etag != set.jwks_etag || guard.active.meta.kid != set.active.meta.kid {
             tracing::info!(active = %set.active.meta.kid, published = set.published.len(), "signing keys reloaded");
@@ -447,11 +465,24 @@ impl KeyStore {
     }
 }
 
-fn load_set(dir: &Path, max_token_ttl: Duration, now: DateTime<Utc>) -> Result<KeySet, KeyError> {
-    let metas = list_keys(dir)?;
+/// The key set of what a store holds. Signs: the newest `active` key whose
+/// activation time has come (a rotation may publish its key before it signs).
+/// Published: every `active` key (newer ones are about to sign, older ones
+/// were superseded and still verify), and `retiring` keys until every token
+/// they signed has expired.
+fn build_set(
+    records: Vec<KeyRecord>,
+    source: &str,
+    max_token_ttl: Duration,
+    now: DateTime<Utc>,
+) -> Result<KeySet, KeyError> {
+    let mut records = records;
+    records.sort_by_key(|r| (r.meta.activation(), r.meta.created_at));
     let mut active: Option<Arc<LoadedKey>> = None;
+    let mut first_active: Option<Arc<LoadedKey>> = None;
     let mut published = Vec::new();
-    for meta in metas {
+    for r in records {
+        let meta = r.meta;
         let still_published = match meta.state {
             KeyState::Active => true,
             KeyState::Retiring => meta.retired_at.is_none_or(|t| t + max_token_ttl >= now),
@@ -460,21 +491,24 @@ fn load_set(dir: &Path, max_token_ttl: Duration, now: DateTime<Utc>) -> Result<K
         if !still_published {
             continue;
         }
-        let pem_path = dir.join(format!("{}.pem", meta.kid));
-        let pem = std::fs::read(&pem_path).map_err(io_err(&pem_path))?;
         let is_active = meta.state == KeyState::Active;
-        let key = LoadedKey::from_pem(meta, &pem).map_err(|source| KeyError::BadKey {
-            path: pem_path.display().to_string(),
+        let due = meta.activation() <= now;
+        let key = LoadedKey::from_pem(meta, &r.pem).map_err(|source| KeyError::BadKey {
+            path: r.origin.clone(),
             source,
         })?;
         let key = Arc::new(key);
         if is_active {
-            // The newest active key wins if a crash left two.
-            active = Some(key.clone());
+            first_active.get_or_insert_with(|| key.clone());
+            if due {
+                // The newest due active key wins (also if a crash left two).
+                active = Some(key.clone());
+            }
         }
         published.push(key);
     }
-    let active = active.ok_or_else(|| KeyError::NoActiveKey(dir.display().to_string()))?;
+    let active = active.or(first_active);
+    let active = active.ok_or_else(|| KeyError::NoActiveKey(source.to_string()))?;
     // The active key leads the JWKS, then retiring keys newest first.
     published.sort_by_key(|k| {
         (

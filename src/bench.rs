@@ -380,7 +380,7 @@ async fn refresh(args: &BenchArgs, http: &reqwest::Client) -> Result<Report, Ben
         let rt = dev_login(&args.url, &client_id, secret.as_deref(), &redirect, n).await?;
         states.push((
             http.clone(),
-            (urls.clone(), n as usize),
+            (urls.clone(), n),
             client_id.clone(),
             secret.clone(),
             rt,

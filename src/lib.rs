@@ -17,7 +17,8 @@
 //! 4. Storage-level services, on `db` and `config`:
 //!    * [`audit`] — audit events, written in the transaction of the change.
 //!    * [`accounts`] — users and identities: find, link by verified email, create, app_metadata.
-//!    * [`tokens`] — signing keys (josekit), JWKS, token claims, signing and verification.
+//!    * [`tokens`] — signing keys (josekit; in files or sealed in the database), JWKS,
+//!      token claims, signing and verification.
 //!    * [`dns`] — TXT lookups for domain verification (hickory-resolver).
 //!    * [`mail`] — the mailer (SMTP through lettre, or the log).
 //!    * [`maintenance`] — purging expired transactions, codes, sessions, tokens.

@@ -19,15 +19,19 @@ pub struct OrgMember {
 
 /// Finds an org by id or slug.
 pub fn find_org(conn: &mut DbConn, org_ref: &str) -> QueryResult<Option<Organization>> {
-    organizations::table
-        .filter(
-            organizations::id
-                .eq(org_ref)
-                .or(organizations::slug.eq(org_ref)),
-        )
-        .select(Organization::as_select())
-        .first(conn)
-        .optional()
+    let q = organizations::table.select(Organization::as_select());
+    if is_id(org_ref) {
+        q.filter(organizations::id.eq(org_ref)).first(conn).optional()
+    } else {
+        q.filter(organizations::slug.eq(org_ref)).first(conn).optional()
+    }
+}
+
+/// Does `org_ref` have the shape of an org id (a UUID)? `{org}` is matched
+/// as an id then, else as a slug: ids are UUIDs and slugs never are, so one
+/// reference names at most one org.
+pub fn is_id(org_ref: &str) -> bool {
+    uuid::Uuid::try_parse(org_ref).is_ok()
 }
 
 impl OrgMember {
@@ -35,18 +39,18 @@ impl OrgMember {
     /// org does not exist or the user is not a member — indistinguishable.
     pub fn load(conn: &mut DbConn, user_id: &str, org_ref: &str) -> QueryResult<Option<Self>> {
         // One query: this runs on every refresh and every org API call.
-        let row: Option<(Organization, Role)> = organization_members::table
+        let q = organization_members::table
             .inner_join(organizations::table)
             .inner_join(roles::table)
-            .filter(
-                organizations::id
-                    .eq(org_ref)
-                    .or(organizations::slug.eq(org_ref)),
-            )
             .filter(organization_members::user_id.eq(user_id))
-            .select((Organization::as_select(), Role::as_select()))
-            .first(conn)
-            .optional()?;
+            .select((Organization::as_select(), Role::as_select()));
+        let row: Option<(Organization, Role)> = if is_id(org_ref) {
+            q.filter(organizations::id.eq(org_ref)).first(conn).optional()?
+        } else {
+            q.filter(organizations::slug.eq(org_ref))
+                .first(conn)
+                .optional()?
+        };
         row.map(|(org, role)| {
             let permissions = role.permission_list()?;
             Ok(Self {

@@ -81,14 +81,21 @@ impl Slug {
         let ok = (2..=63).contains(&s.len())
             && s.bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-        if ok {
-            Ok(Self(s.to_string()))
-        } else {
-            Err(OrgError::invalid(
+        if !ok {
+            return Err(OrgError::invalid(
                 "slug",
                 "use 2-63 characters of a-z, 0-9 and -",
-            ))
+            ));
         }
+        // `{org}` is an id or a slug: a slug shaped like an id would let an
+        // org pose as another in URLs and in the `org_slug` claim.
+        if uuid::Uuid::try_parse(s).is_ok() {
+            return Err(OrgError::invalid(
+                "slug",
+                "must not look like an organization id (a UUID)",
+            ));
+        }
+        Ok(Self(s.to_string()))
     }
 
     /// A slug derived from a display name (uniqueness is the caller's job).
@@ -103,7 +110,7 @@ impl Slug {
         }
         let mut s: String = out.trim_matches('-').chars().take(48).collect();
         s = s.trim_end_matches('-').to_string();
-        if s.len() < 2 {
+        if s.len() < 2 || uuid::Uuid::try_parse(&s).is_ok() {
             s = format!("org-{s}").trim_end_matches('-').to_string();
         }
         Self(s)
@@ -164,6 +171,9 @@ mod tests {
         assert_eq!(Slug::from_name("Acme, Inc.").as_str(), "acme-inc");
         assert_eq!(Slug::from_name("!").as_str(), "org");
         assert_eq!(Slug::from_name("Ünïcode Team").as_str(), "n-code-team");
+        let id = "01a233a2-d077-704b-b488-1270279712ec";
+        assert!(Slug::parse(id).is_err(), "a slug must not look like an id");
+        assert_eq!(Slug::from_name(id).as_str(), format!("org-{id}"));
     }
 
     #[test]

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::{check_permission_name, OrgError, OrgMember};
 use crate::audit::{self, Actor};
 use crate::db::models::Role;
-use crate::db::schema::{organization_invitations, organization_members, roles};
+use crate::db::schema::{organization_domains, organization_invitations, organization_members, roles};
 use crate::db::DbConn;
 
 const MAX_PERMISSIONS: usize = 100;
@@ -273,19 +273,58 @@ pub fn delete(
             .filter(organization_members::role_id.eq(&role.id))
             .count()
             .get_result(conn)?;
-        let invited: i64 = organization_invitations::table
-            .filter(organization_invitations::role_id.eq(&role.id))
-            .filter(organization_invitations::accepted_at.is_null())
-            .filter(organization_invitations::revoked_at.is_null())
-            .count()
-            .get_result(conn)?;
+        use organization_invitations as inv;
+        let pending = inv::table
+            .filter(inv::role_id.eq(&role.id))
+            .filter(inv::accepted_at.is_null())
+            .filter(inv::revoked_at.is_null())
+            .filter(inv::declined_at.is_null())
+            .filter(inv::expires_at.gt(now));
+        let invited: i64 = pending.count().get_result(conn)?;
         if in_use > 0 || invited > 0 {
             return Err(OrgError::Conflict(format!(
                 "the role `{}` is assigned to {in_use} member(s) and {invited} pending invitation(s)",
                 role.name
             )));
         }
-        diesel::delete(roles::table.find(&role.id)).execute(conn)?;
+        let enrolling: Vec<String> = organization_domains::table
+            .filter(organization_domains::enroll_role_id.eq(&role.id))
+            .select(organization_domains::domain)
+            .load(conn)?;
+        if !enrolling.is_empty() {
+            return Err(OrgError::Conflict(format!(
+                "the role `{}` is the enroll_role of the domain(s) {}; change or remove them first",
+                role.name,
+                enrolling.join(", ")
+            )));
+        }
+        // Finished invitations (accepted, revoked, declined, expired) only
+        // record history that the audit log keeps too; they go with the role.
+        diesel::delete(
+            inv::table
+                .filter(inv::role_id.eq(&role.id))
+                .filter(
+                    inv::accepted_at
+                        .is_not_null()
+                        .or(inv::revoked_at.is_not_null())
+                        .or(inv::declined_at.is_not_null())
+                        .or(inv::expires_at.le(now)),
+                ),
+        )
+        .execute(conn)?;
+        match diesel::delete(roles::table.find(&role.id)).execute(conn) {
+            // Referenced by something added later: a 409, not a 500.
+            Err(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::ForeignKeyViolation,
+                _,
+            )) => {
+                return Err(OrgError::Conflict(format!(
+                    "the role `{}` is still referenced",
+                    role.name
+                )))
+            }
+            other => other?,
+        };
         audit::record(
             conn,
             audit::Event {

@@ -6,6 +6,7 @@ mod core;
 mod dns;
 mod domains;
 mod fakes;
+mod findings;
 mod foundation;
 mod helpers;
 mod hooks;

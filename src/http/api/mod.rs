@@ -279,9 +279,14 @@ impl PageQuery {
         }
     }
 
+    /// The `next_cursor` of an earlier page: every list pages by an id (a
+    /// UUID), so anything else is a client's mistake — 400, never a page
+    /// that silently ends the listing.
     pub fn cursor(&self) -> Result<Option<&str>, ApiError> {
         match self.cursor.as_deref() {
-            Some(c) if c.len() > 64 => Err(ApiError::bad_request("cursor is malformed")),
+            Some(c) if uuid::Uuid::try_parse(c).is_err() => {
+                Err(ApiError::bad_request("cursor is malformed"))
+            }
             other => Ok(other),
         }
     }

@@ -48,15 +48,18 @@ pub fn authorization_code(
                 "unknown authorization code".into(),
             )));
         };
+        // The client binding first: a used code replayed by another client
+        // must not revoke the real client's tokens (anyone who saw the code
+        // in a log or a Referer could otherwise log the user out).
+        if row.client_id != client.id {
+            return Ok(Outcome::Fail(OAuthError::InvalidGrant(
+                "authorization code was issued to another client".into(),
+            )));
+        }
         if row.used_at.is_some() {
             revoke_issued_from_code(conn, &row, now)?;
             return Ok(Outcome::Fail(OAuthError::InvalidGrant(
                 "authorization code already used; tokens issued from it are revoked".into(),
-            )));
-        }
-        if row.client_id != client.id {
-            return Ok(Outcome::Fail(OAuthError::InvalidGrant(
-                "authorization code was issued to another client".into(),
             )));
         }
         if row.expires_at <= now {

@@ -1,0 +1,188 @@
+//! Findings of the round-2 security review fixed so far (issue 11): each
+//! test fails without its fix.
+
+use serde_json::json;
+
+use crate::both_backends;
+use crate::helpers::{query_param, spec, Backend, Pkce, TestApp, REDIRECT};
+
+both_backends!(
+    a_code_replayed_by_another_client_revokes_nothing,
+    slugs_cannot_look_like_ids,
+    roles_in_use_by_a_domain_or_past_invitations,
+    undecodable_cursors_are_400,
+);
+
+async fn a_code_replayed_by_another_client_revokes_nothing(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let web = app.web_client().await;
+    let other = app.register(spec("other")).await;
+    let browser = app.browser();
+    let pkce = Pkce::new();
+    let loc = browser
+        .dev_login(
+            &app.authorize_url(&web, &pkce, "openid offline_access", "dev"),
+            "victim@example.com",
+            true,
+        )
+        .await;
+    let code = query_param(&loc, "code").unwrap();
+    let tokens = app.exchange(&web, &code, &pkce).await;
+    // Someone who saw the used code (history, a Referer) replays it with
+    // their own client: refused, and the victim's tokens live on.
+    let res = app
+        .token(
+            &other,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", REDIRECT),
+                ("code_verifier", &pkce.verifier),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 400);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_grant");
+    let rt = tokens.refresh_token.clone().unwrap();
+    let res = app
+        .token(
+            &web,
+            &[("grant_type", "refresh_token"), ("refresh_token", &rt)],
+        )
+        .await;
+    assert_eq!(res.status(), 200, "the real client's refresh token still works");
+    // The real client's own replay still revokes (RFC 6749 §4.1.2).
+    let res = app
+        .token(
+            &web,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", REDIRECT),
+                ("code_verifier", &pkce.verifier),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 400);
+}
+
+async fn slugs_cannot_look_like_ids(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let client = app.web_client().await;
+    let owner = app.api_user(&client, "owner@acme.com").await;
+    let t = Some(owner.access_token.as_str());
+    let (s, acme) = app
+        .api("POST", "/api/orgs", t, Some(json!({"name": "Acme", "slug": "acme"})))
+        .await;
+    assert_eq!(s, 201);
+    let id = acme["id"].as_str().unwrap();
+    for body in [
+        json!({"name": "Evil", "slug": id}),
+        json!({"name": "Evil", "slug": "01a233a2-d077-704b-b488-1270279712ec"}),
+    ] {
+        let (s, e) = app.api("POST", "/api/orgs", t, Some(body)).await;
+        assert_eq!(s, 422, "{e}");
+    }
+    let (s, _) = app
+        .api("PATCH", "/api/orgs/acme", t, Some(json!({ "slug": id })))
+        .await;
+    assert_eq!(s, 422);
+    // A name that looks like an id gets a slug that does not.
+    let (s, o) = app
+        .api("POST", "/api/orgs", t, Some(json!({ "name": id })))
+        .await;
+    assert_eq!(s, 201, "{o}");
+    assert_ne!(o["slug"], id);
+    let (s, got) = app.api("GET", &format!("/api/orgs/{id}"), t, None).await;
+    assert_eq!((s, got["slug"].as_str()), (200, Some("acme")));
+}
+
+async fn roles_in_use_by_a_domain_or_past_invitations(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let client = app.web_client().await;
+    let owner = app.api_user(&client, "owner@acme.com").await;
+    let t = Some(owner.access_token.as_str());
+    let (s, _) = app
+        .api("POST", "/api/orgs", t, Some(json!({"name": "Acme", "slug": "acme"})))
+        .await;
+    assert_eq!(s, 201);
+    let mut roles = Vec::new();
+    for name in ["artist", "guest"] {
+        let (s, r) = app
+            .api(
+                "POST",
+                "/api/orgs/acme/roles",
+                t,
+                Some(json!({"name": name, "permissions": ["org:read"]})),
+            )
+            .await;
+        assert_eq!(s, 201, "{r}");
+        roles.push(r["id"].as_str().unwrap().to_string());
+    }
+    let (s, d) = app
+        .api(
+            "POST",
+            "/api/orgs/acme/domains",
+            t,
+            Some(json!({"domain": "acme.com", "auto_enroll": true, "enroll_role": "artist"})),
+        )
+        .await;
+    assert_eq!(s, 201, "{d}");
+    let (s, e) = app
+        .api("DELETE", &format!("/api/orgs/acme/roles/{}", roles[0]), t, None)
+        .await;
+    assert_eq!(s, 409, "{e}");
+    assert!(e["error_description"].as_str().unwrap().contains("acme.com"), "{e}");
+
+    // A revoked invitation does not keep a role alive.
+    let (s, inv) = app
+        .api(
+            "POST",
+            "/api/orgs/acme/invitations",
+            t,
+            Some(json!({"email": "g@acme.com", "role": "guest"})),
+        )
+        .await;
+    assert_eq!(s, 201, "{inv}");
+    let inv_id = inv["invitation"]["id"].as_str().unwrap();
+    let (s, e) = app
+        .api("DELETE", &format!("/api/orgs/acme/roles/{}", roles[1]), t, None)
+        .await;
+    assert_eq!(s, 409, "pending invitation: {e}");
+    let (s, _) = app
+        .api("DELETE", &format!("/api/orgs/acme/invitations/{inv_id}"), t, None)
+        .await;
+    assert_eq!(s, 204);
+    let (s, e) = app
+        .api("DELETE", &format!("/api/orgs/acme/roles/{}", roles[1]), t, None)
+        .await;
+    assert_eq!(s, 204, "{e}");
+}
+
+async fn undecodable_cursors_are_400(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let client = app.web_client().await;
+    let owner = app.api_user(&client, "owner@acme.com").await;
+    let t = Some(owner.access_token.as_str());
+    let (s, _) = app
+        .api("POST", "/api/orgs", t, Some(json!({"name": "Acme", "slug": "acme"})))
+        .await;
+    assert_eq!(s, 201);
+    for cursor in ["garbage", "-1", &"9".repeat(40), "%00"] {
+        for path in ["/api/orgs/acme/audit-log", "/api/orgs/acme/members", "/api/orgs"] {
+            let (s, e) = app
+                .api("GET", &format!("{path}?cursor={cursor}"), t, None)
+                .await;
+            assert_eq!(s, 400, "{path}?cursor={cursor}: {e}");
+            assert_eq!(e["error"], "invalid_request");
+        }
+    }
+    let (s, log) = app.api("GET", "/api/orgs/acme/audit-log?limit=1", t, None).await;
+    assert_eq!(s, 200);
+    let next = log["next_cursor"].as_str().expect("a next page");
+    let (s, _) = app
+        .api("GET", &format!("/api/orgs/acme/audit-log?limit=1&cursor={next}"), t, None)
+        .await;
+    assert_eq!(s, 200, "a real cursor still pages");
+}

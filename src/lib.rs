@@ -9,7 +9,7 @@
 //! 1. Foundations, importing nothing of ours:
 //!    * [`clock`] — the `Clock` trait; `SystemClock` in production, `FixedClock` in tests.
 //!    * [`secrets`] — CSPRNG tokens, token hashes, client-secret hashing, constant-time compare.
-//!    * [`metrics`] — Prometheus text-format counters and histograms.
+//!    * [`metrics`] — the Prometheus registry (`prometheus` crate): every family, bounded labels.
 //!    * [`html`] — HTML escaping for pages and emails.
 //! 2. [`config`] — settings: embedded defaults, TOML file, `TESSERA_…` environment, validation.
 //! 3. [`db`] — `DbConn` (diesel `MultiConnection` over SQLite and PostgreSQL), pool,

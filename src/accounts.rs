@@ -7,6 +7,7 @@ use diesel::prelude::*;
 use crate::db::models::{Identity, User};
 use crate::db::schema::{identities, users};
 use crate::db::DbConn;
+use crate::email::Email;
 
 /// What an upstream login proved about the person.
 #[derive(Debug, Clone)]
@@ -14,7 +15,8 @@ pub struct UpstreamProfile {
     pub provider: String,
     pub subject: String,
     pub login: Option<String>,
-    pub email: Option<String>,
+    /// Parsed by the connector; an address it could not parse is `None`.
+    pub email: Option<Email>,
     pub email_verified: bool,
     pub name: Option<String>,
     pub picture: Option<String>,
@@ -31,11 +33,6 @@ pub enum Provisioned {
     Created,
 }
 
-/// Emails compare case-insensitively; they are stored lowercased.
-pub fn normalize_email(e: &str) -> String {
-    e.trim().to_lowercase()
-}
-
 /// Finds or creates the user for an upstream profile and counts the login.
 /// Runs inside the caller's transaction so a failure leaves no half user.
 pub fn provision(
@@ -43,7 +40,8 @@ pub fn provision(
     p: &UpstreamProfile,
     now: NaiveDateTime,
 ) -> QueryResult<(User, Provisioned)> {
-    let email = p.email.as_deref().map(normalize_email);
+    // Stored lowercased (Email::parse), so equality is case-insensitive.
+    let email: Option<String> = p.email.as_ref().map(|e| e.as_str().to_string());
     let profile_json = p.raw.to_string();
     let existing: Option<Identity> = identities::table
         .filter(identities::provider.eq(&p.provider))

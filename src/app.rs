@@ -108,7 +108,9 @@ impl AppState {
         let dns = crate::dns::Dns::from_settings(&settings.domains)?;
         let hooks = Arc::new(crate::hooks::Pipeline::build(&settings, None)?);
         let settings = Arc::new(settings);
-        let metrics = Arc::new(Metrics::new());
+        let metrics = Arc::new(
+            Metrics::new().map_err(|e| StartError::Other(format!("metrics registry: {e}")))?,
+        );
         let issuance = crate::issuance::Issuance::new(
             settings.clone(),
             db.clone(),
@@ -276,17 +278,9 @@ pub async fn recheck_domains(state: &AppState) -> Result<usize, DbError> {
     let n = due.len();
     for row in due {
         let answer = state.dns.txt(&domains::record_name(&row.domain)).await;
-        state.metrics.inc(
-            "tessera_dns_checks_total",
-            "DNS TXT verification lookups, by outcome",
-            vec![
-                ("kind", "recheck".into()),
-                (
-                    "outcome",
-                    crate::orgs::domains::outcome_label(&answer).into(),
-                ),
-            ],
-        );
+        state
+            .metrics
+            .dns_check("recheck", crate::orgs::domains::outcome_label(&answer));
         let status = state
             .db
             .run(move |conn| {

@@ -9,8 +9,9 @@
 //! 1. Foundations, importing nothing of ours:
 //!    * [`clock`] — the `Clock` trait; `SystemClock` in production, `FixedClock` in tests.
 //!    * [`secrets`] — CSPRNG tokens, token hashes, client-secret hashing, constant-time compare.
-//!    * [`metrics`] — Prometheus text-format counters and histograms.
+//!    * [`metrics`] — the Prometheus registry (`prometheus` crate): every family, bounded labels.
 //!    * [`html`] — HTML escaping for pages and emails.
+//!    * [`email`] — the `Email` newtype (parsed by `email_address`, lowercased), `domain()`.
 //! 2. [`config`] — settings: embedded defaults, TOML file, `TESSERA_…` environment, validation.
 //! 3. [`db`] — `DbConn` (diesel `MultiConnection` over SQLite and PostgreSQL), pool,
 //!    embedded migrations, `schema.rs`, `models.rs`, per-backend `dialect`, job `lease`s.
@@ -50,6 +51,7 @@ pub mod clock;
 pub mod config;
 pub mod db;
 pub mod dns;
+pub mod email;
 pub mod hooks;
 pub mod html;
 pub mod http;

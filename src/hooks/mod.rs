@@ -353,17 +353,7 @@ impl Pipeline {
                     OnError::Deny => ("error_deny", Some(e.to_string())),
                 },
             };
-            metrics.inc(
-                "tessera_action_runs_total",
-                "Action runs by action and outcome",
-                vec![("action", action.name.clone()), ("outcome", outcome.into())],
-            );
-            metrics.observe(
-                "tessera_action_duration_seconds",
-                "Action run time by action",
-                vec![("action", action.name.clone())],
-                elapsed,
-            );
+            metrics.action_run(&action.name, outcome, elapsed);
             if let Some(e) = &error {
                 tracing::warn!(action = %action.name, error = %e, "action failed");
             }

@@ -23,8 +23,15 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     }
 }
 
+/// The Prometheus text exposition format, as the `prometheus` crate encodes it.
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(state.metrics.render())
+    match state.metrics.render() {
+        Ok(text) => HttpResponse::Ok()
+            .content_type(state.metrics.content_type())
+            .body(text),
+        Err(e) => {
+            tracing::error!(error = %e, "metrics could not be encoded");
+            HttpResponse::InternalServerError().finish()
+        }
+    }
 }

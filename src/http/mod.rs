@@ -107,13 +107,12 @@ pub async fn observe(
     let result = next.call(req).instrument(span.clone()).await;
     let elapsed = started.elapsed().as_secs_f64();
     let mut res = result?;
-    let route = res
-        .request()
-        .match_pattern()
-        .unwrap_or_else(|| "unmatched".to_string());
+    // The pattern (`/api/orgs/{org}`), never the path: the route label stays bounded.
+    let pattern = res.request().match_pattern();
+    let route = pattern.as_deref().unwrap_or(crate::metrics::UNMATCHED);
     let status = res.status().as_u16();
     if let Some(m) = metrics {
-        m.http_request(&method, &route, status, elapsed);
+        m.http_request(&method, pattern.as_deref(), status, elapsed);
     }
     span.in_scope(|| {
         if status >= 500 {

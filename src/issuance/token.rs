@@ -106,13 +106,13 @@ impl Issuance {
         self.sign(plan, "switch_org").await
     }
 
-    async fn sign(&self, plan: TokenPlan, label: &str) -> Result<TokenResponse, OAuthError> {
+    async fn sign(
+        &self,
+        plan: TokenPlan,
+        label: &'static str,
+    ) -> Result<TokenResponse, OAuthError> {
         let response = plan.sign(&self.keys).await?;
-        self.metrics.inc(
-            "tessera_tokens_issued_total",
-            "Token responses issued, by grant type",
-            vec![("grant_type", label.to_string())],
-        );
+        self.metrics.token_issued(label);
         Ok(response)
     }
 

@@ -70,14 +70,8 @@ pub fn complete(
             .map_err(|e| OAuthError::server(e.to_string()))?;
         }
         // Built-in stage: auto-enroll by verified domain (upstream-verified email only).
-        if let (true, Some(email)) = (profile.email_verified, profile.email.as_deref()) {
-            crate::orgs::domains::auto_enroll(
-                conn,
-                &user.id,
-                &accounts::normalize_email(email),
-                ip,
-                now,
-            )?;
+        if let (true, Some(email)) = (profile.email_verified, profile.email.as_ref()) {
+            crate::orgs::domains::auto_enroll(conn, &user.id, email, ip, now)?;
         }
         let user = accounts::find_user(conn, &user.id)?
             .ok_or_else(|| OAuthError::server("user vanished"))?;

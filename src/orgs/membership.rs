@@ -21,9 +21,13 @@ pub struct OrgMember {
 pub fn find_org(conn: &mut DbConn, org_ref: &str) -> QueryResult<Option<Organization>> {
     let q = organizations::table.select(Organization::as_select());
     if is_id(org_ref) {
-        q.filter(organizations::id.eq(org_ref)).first(conn).optional()
+        q.filter(organizations::id.eq(org_ref))
+            .first(conn)
+            .optional()
     } else {
-        q.filter(organizations::slug.eq(org_ref)).first(conn).optional()
+        q.filter(organizations::slug.eq(org_ref))
+            .first(conn)
+            .optional()
     }
 }
 
@@ -45,7 +49,9 @@ impl OrgMember {
             .filter(organization_members::user_id.eq(user_id))
             .select((Organization::as_select(), Role::as_select()));
         let row: Option<(Organization, Role)> = if is_id(org_ref) {
-            q.filter(organizations::id.eq(org_ref)).first(conn).optional()?
+            q.filter(organizations::id.eq(org_ref))
+                .first(conn)
+                .optional()?
         } else {
             q.filter(organizations::slug.eq(org_ref))
                 .first(conn)

@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 use super::{check_permission_name, OrgError, OrgMember};
 use crate::audit::{self, Actor};
 use crate::db::models::Role;
-use crate::db::schema::{organization_domains, organization_invitations, organization_members, roles};
+use crate::db::schema::{
+    organization_domains, organization_invitations, organization_members, roles,
+};
 use crate::db::DbConn;
 
 const MAX_PERMISSIONS: usize = 100;
@@ -301,15 +303,13 @@ pub fn delete(
         // Finished invitations (accepted, revoked, declined, expired) only
         // record history that the audit log keeps too; they go with the role.
         diesel::delete(
-            inv::table
-                .filter(inv::role_id.eq(&role.id))
-                .filter(
-                    inv::accepted_at
-                        .is_not_null()
-                        .or(inv::revoked_at.is_not_null())
-                        .or(inv::declined_at.is_not_null())
-                        .or(inv::expires_at.le(now)),
-                ),
+            inv::table.filter(inv::role_id.eq(&role.id)).filter(
+                inv::accepted_at
+                    .is_not_null()
+                    .or(inv::revoked_at.is_not_null())
+                    .or(inv::declined_at.is_not_null())
+                    .or(inv::expires_at.le(now)),
+            ),
         )
         .execute(conn)?;
         match diesel::delete(roles::table.find(&role.id)).execute(conn) {

@@ -1,7 +1,8 @@
 //! The `dev` connector: a local form that asks for an email and a name and
 //! believes them. Loudly unsafe; refused when `TESSERA_ENV=production`.
 
-use crate::accounts::{normalize_email, UpstreamProfile};
+use crate::accounts::UpstreamProfile;
+use crate::email::Email;
 
 /// What the dev form posted.
 #[derive(Debug, Default)]
@@ -19,30 +20,21 @@ pub enum DevError {
 
 /// The profile the dev form claims: the email is the subject.
 pub fn profile(answer: DevAnswer) -> Result<UpstreamProfile, DevError> {
-    let email = answer
-        .email
-        .map(|e| normalize_email(&e))
-        .unwrap_or_default();
-    let valid = email.len() <= 320
-        && email
-            .split_once('@')
-            .is_some_and(|(l, d)| !l.is_empty() && d.contains('.') && !d.starts_with('.'));
-    if !valid {
-        return Err(DevError::InvalidEmail);
-    }
+    let email = Email::parse(answer.email.as_deref().unwrap_or_default())
+        .map_err(|_| DevError::InvalidEmail)?;
     let name = answer
         .name
         .filter(|n| !n.trim().is_empty())
         .map(|n| n.chars().take(200).collect::<String>());
     Ok(UpstreamProfile {
         provider: super::Connection::Dev.as_str().into(),
-        subject: email.clone(),
+        subject: email.as_str().to_string(),
         login: None,
         email: Some(email.clone()),
         email_verified: answer.email_verified,
         name,
         picture: None,
-        raw: serde_json::json!({"email": email}),
+        raw: serde_json::json!({"email": email.as_str()}),
     })
 }
 
@@ -60,7 +52,15 @@ mod tests {
         .unwrap();
         assert_eq!(ok.subject, "alice@example.com");
         assert_eq!(ok.name, None);
-        for bad in ["", "alice", "@example.com", "alice@example", "alice@.com"] {
+        for bad in [
+            "",
+            "alice",
+            "@example.com",
+            "alice@example",
+            "alice@.com",
+            "Alice <alice@example.com>",
+            "alice@[127.0.0.1]",
+        ] {
             assert_eq!(
                 profile(DevAnswer {
                     email: Some(bad.into()),

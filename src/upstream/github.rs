@@ -11,6 +11,7 @@ use serde::Deserialize;
 use super::{Connection, IdentityProvider, Pending, UpstreamError, UpstreamStart};
 use crate::accounts::UpstreamProfile;
 use crate::config::GithubConnector;
+use crate::email::Email;
 
 pub struct Github {
     config: GithubConnector,
@@ -140,11 +141,17 @@ impl IdentityProvider for Github {
                 user.login
             ))
         })?;
+        let email = Email::parse(&primary.email).map_err(|_| {
+            UpstreamError::Rejected(format!(
+                "The primary email address of your GitHub account ({}) is not one Tessera can use.",
+                user.login
+            ))
+        })?;
         Ok(UpstreamProfile {
             provider: Connection::Github.as_str().into(),
             subject: user.id.to_string(),
             login: Some(user.login.clone()),
-            email: Some(primary.email.clone()),
+            email: Some(email),
             email_verified: true,
             name: user.name.clone(),
             picture: user.avatar_url.clone(),

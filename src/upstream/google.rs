@@ -10,6 +10,7 @@ use openidconnect::{
 use super::{Connection, IdentityProvider, Pending, UpstreamError, UpstreamStart};
 use crate::accounts::UpstreamProfile;
 use crate::config::GoogleConnector;
+use crate::email::Email;
 
 pub struct Google {
     config: GoogleConnector,
@@ -156,7 +157,15 @@ impl IdentityProvider for Google {
             }
         };
         let email = claims.email().map(|e| e.as_str().to_string());
-        let email_verified = email.is_some() && claims.email_verified() == Some(true);
+        // An address Tessera cannot parse is not used for linking or enrolment.
+        let parsed = email.as_deref().and_then(|e| match Email::parse(e) {
+            Ok(e) => Some(e),
+            Err(err) => {
+                tracing::warn!(error = %err, "Google sent an email address that does not parse; ignored");
+                None
+            }
+        });
+        let email_verified = parsed.is_some() && claims.email_verified() == Some(true);
         let name = claims
             .name()
             .and_then(|n| n.get(None))
@@ -170,7 +179,7 @@ impl IdentityProvider for Google {
             provider: Connection::Google.as_str().into(),
             subject: subject.clone(),
             login: None,
-            email: email.clone(),
+            email: parsed,
             email_verified,
             name: name.clone(),
             picture: picture.clone(),

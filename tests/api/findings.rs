@@ -51,7 +51,11 @@ async fn a_code_replayed_by_another_client_revokes_nothing(b: Backend) {
             &[("grant_type", "refresh_token"), ("refresh_token", &rt)],
         )
         .await;
-    assert_eq!(res.status(), 200, "the real client's refresh token still works");
+    assert_eq!(
+        res.status(),
+        200,
+        "the real client's refresh token still works"
+    );
     // The real client's own replay still revokes (RFC 6749 §4.1.2).
     let res = app
         .token(
@@ -73,7 +77,12 @@ async fn slugs_cannot_look_like_ids(b: Backend) {
     let owner = app.api_user(&client, "owner@acme.com").await;
     let t = Some(owner.access_token.as_str());
     let (s, acme) = app
-        .api("POST", "/api/orgs", t, Some(json!({"name": "Acme", "slug": "acme"})))
+        .api(
+            "POST",
+            "/api/orgs",
+            t,
+            Some(json!({"name": "Acme", "slug": "acme"})),
+        )
         .await;
     assert_eq!(s, 201);
     let id = acme["id"].as_str().unwrap();
@@ -104,7 +113,12 @@ async fn roles_in_use_by_a_domain_or_past_invitations(b: Backend) {
     let owner = app.api_user(&client, "owner@acme.com").await;
     let t = Some(owner.access_token.as_str());
     let (s, _) = app
-        .api("POST", "/api/orgs", t, Some(json!({"name": "Acme", "slug": "acme"})))
+        .api(
+            "POST",
+            "/api/orgs",
+            t,
+            Some(json!({"name": "Acme", "slug": "acme"})),
+        )
         .await;
     assert_eq!(s, 201);
     let mut roles = Vec::new();
@@ -130,10 +144,21 @@ async fn roles_in_use_by_a_domain_or_past_invitations(b: Backend) {
         .await;
     assert_eq!(s, 201, "{d}");
     let (s, e) = app
-        .api("DELETE", &format!("/api/orgs/acme/roles/{}", roles[0]), t, None)
+        .api(
+            "DELETE",
+            &format!("/api/orgs/acme/roles/{}", roles[0]),
+            t,
+            None,
+        )
         .await;
     assert_eq!(s, 409, "{e}");
-    assert!(e["error_description"].as_str().unwrap().contains("acme.com"), "{e}");
+    assert!(
+        e["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("acme.com"),
+        "{e}"
+    );
 
     // A revoked invitation does not keep a role alive.
     let (s, inv) = app
@@ -147,15 +172,30 @@ async fn roles_in_use_by_a_domain_or_past_invitations(b: Backend) {
     assert_eq!(s, 201, "{inv}");
     let inv_id = inv["invitation"]["id"].as_str().unwrap();
     let (s, e) = app
-        .api("DELETE", &format!("/api/orgs/acme/roles/{}", roles[1]), t, None)
+        .api(
+            "DELETE",
+            &format!("/api/orgs/acme/roles/{}", roles[1]),
+            t,
+            None,
+        )
         .await;
     assert_eq!(s, 409, "pending invitation: {e}");
     let (s, _) = app
-        .api("DELETE", &format!("/api/orgs/acme/invitations/{inv_id}"), t, None)
+        .api(
+            "DELETE",
+            &format!("/api/orgs/acme/invitations/{inv_id}"),
+            t,
+            None,
+        )
         .await;
     assert_eq!(s, 204);
     let (s, e) = app
-        .api("DELETE", &format!("/api/orgs/acme/roles/{}", roles[1]), t, None)
+        .api(
+            "DELETE",
+            &format!("/api/orgs/acme/roles/{}", roles[1]),
+            t,
+            None,
+        )
         .await;
     assert_eq!(s, 204, "{e}");
 }
@@ -166,11 +206,20 @@ async fn undecodable_cursors_are_400(b: Backend) {
     let owner = app.api_user(&client, "owner@acme.com").await;
     let t = Some(owner.access_token.as_str());
     let (s, _) = app
-        .api("POST", "/api/orgs", t, Some(json!({"name": "Acme", "slug": "acme"})))
+        .api(
+            "POST",
+            "/api/orgs",
+            t,
+            Some(json!({"name": "Acme", "slug": "acme"})),
+        )
         .await;
     assert_eq!(s, 201);
     for cursor in ["garbage", "-1", &"9".repeat(40), "%00"] {
-        for path in ["/api/orgs/acme/audit-log", "/api/orgs/acme/members", "/api/orgs"] {
+        for path in [
+            "/api/orgs/acme/audit-log",
+            "/api/orgs/acme/members",
+            "/api/orgs",
+        ] {
             let (s, e) = app
                 .api("GET", &format!("{path}?cursor={cursor}"), t, None)
                 .await;
@@ -178,11 +227,18 @@ async fn undecodable_cursors_are_400(b: Backend) {
             assert_eq!(e["error"], "invalid_request");
         }
     }
-    let (s, log) = app.api("GET", "/api/orgs/acme/audit-log?limit=1", t, None).await;
+    let (s, log) = app
+        .api("GET", "/api/orgs/acme/audit-log?limit=1", t, None)
+        .await;
     assert_eq!(s, 200);
     let next = log["next_cursor"].as_str().expect("a next page");
     let (s, _) = app
-        .api("GET", &format!("/api/orgs/acme/audit-log?limit=1&cursor={next}"), t, None)
+        .api(
+            "GET",
+            &format!("/api/orgs/acme/audit-log?limit=1&cursor={next}"),
+            t,
+            None,
+        )
         .await;
     assert_eq!(s, 200, "a real cursor still pages");
 }

@@ -16,6 +16,7 @@ both_backends!(
     migrations_seed_roles_and_constraints_hold,
     readyz_fails_when_the_database_is_gone,
     unknown_routes_get_json_404_and_metrics_count_them,
+    metrics_text_parses_and_junk_methods_add_no_series,
 );
 
 async fn discovery_lists_endpoints_under_the_issuer(b: Backend) {
@@ -275,6 +276,103 @@ async fn unknown_routes_get_json_404_and_metrics_count_them(b: Backend) {
     );
     assert!(text.contains(r#"route="unmatched",status="404""#), "{text}");
     assert!(text.contains("tessera_http_request_duration_seconds_bucket"));
+}
+
+/// Every line of `/metrics` as the Prometheus text-format parser reads it:
+/// no line may be one the parser ignores.
+fn scrape(text: &str) -> prometheus_parse::Scrape {
+    for line in text.lines() {
+        assert!(
+            !matches!(
+                prometheus_parse::LineInfo::parse(line),
+                prometheus_parse::LineInfo::Ignored
+            ),
+            "not Prometheus text format: {line:?}"
+        );
+    }
+    prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).unwrap()
+}
+
+fn request_series(s: &prometheus_parse::Scrape) -> Vec<&prometheus_parse::Sample> {
+    s.samples
+        .iter()
+        .filter(|x| x.metric == "tessera_http_requests_total")
+        .collect()
+}
+
+// Security review finding 2: a junk method must not become a label value.
+async fn metrics_text_parses_and_junk_methods_add_no_series(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    app.get("/healthz").await;
+    app.get("/no/such/route").await;
+    // Once so that the scrape below already holds the series of /metrics itself.
+    app.get("/metrics").await;
+    let res = app.get("/metrics").await;
+    assert!(res.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain; version=0.0.4"));
+    let before = scrape(&res.text().await.unwrap());
+    let series_before = request_series(&before).len();
+
+    let long = "X".repeat(2000);
+    let mut junk: Vec<String> = (1..=20).map(|i| format!("ZZAUDIT{i}")).collect();
+    junk.push(long);
+    for m in &junk {
+        let method = reqwest::Method::from_bytes(m.as_bytes()).unwrap();
+        let res = app
+            .client
+            .request(method, app.url("/healthz"))
+            .send()
+            .await
+            .unwrap();
+        assert!(res.status().is_client_error(), "{m}: {}", res.status());
+    }
+    let text = app.get("/metrics").await.text().await.unwrap();
+    let after = scrape(&text);
+    let series = request_series(&after);
+    // At most one new series (method="other" on the status junk gets), however many methods.
+    assert!(series.len() <= series_before + 1, "{text}");
+    let others: f64 = series
+        .iter()
+        .filter(|s| s.labels.get("method") == Some("other"))
+        .map(|s| match s.value {
+            prometheus_parse::Value::Counter(v) => v,
+            ref v => panic!("not a counter: {v:?}"),
+        })
+        .sum();
+    assert_eq!(others, 21.0, "{text}");
+    for s in &series {
+        let method = s.labels.get("method").unwrap();
+        assert!(
+            tessera::metrics::KNOWN_METHODS.contains(&method) || method == "other",
+            "{method}"
+        );
+        let route = s.labels.get("route").unwrap();
+        assert!(route.starts_with('/') || route == "unmatched", "{route}");
+        assert_ne!(route, "/no/such/route");
+    }
+    assert!(!text.contains("ZZAUDIT"), "{text}");
+
+    // The latency histogram carries every bucket, +Inf last, and the docs.
+    let h = after
+        .samples
+        .iter()
+        .find(|s| {
+            s.metric == "tessera_http_request_duration_seconds"
+                && s.labels.get("route") == Some("/healthz")
+                && s.labels.get("method") == Some("GET")
+        })
+        .unwrap_or_else(|| panic!("no /healthz histogram: {text}"));
+    match &h.value {
+        prometheus_parse::Value::Histogram(buckets) => {
+            assert_eq!(buckets.len(), tessera::metrics::BUCKETS.len() + 1);
+            assert!(buckets.last().unwrap().less_than.is_infinite());
+            assert!(buckets.last().unwrap().count >= 1.0);
+        }
+        v => panic!("not a histogram: {v:?}"),
+    }
+    assert!(after.docs.contains_key("tessera_http_requests_total"));
 }
 
 // ----- The binary: config errors and an unreachable database. -----

@@ -65,17 +65,9 @@ pub async fn verify(
     let lookup_id = id.clone();
     let row = run(&state, move |conn| domains::find(conn, &m, &lookup_id)).await?;
     let answer = state.dns.txt(&domains::record_name(&row.domain)).await;
-    state.metrics.inc(
-        "tessera_dns_checks_total",
-        "DNS TXT verification lookups, by outcome",
-        vec![
-            ("kind", "verify".into()),
-            (
-                "outcome",
-                crate::orgs::domains::outcome_label(&answer).into(),
-            ),
-        ],
-    );
+    state
+        .metrics
+        .dns_check("verify", crate::orgs::domains::outcome_label(&answer));
     let now = state.clock.now_naive();
     let ip = ip(&req);
     let outcome = run(&state, move |conn| {

@@ -12,6 +12,7 @@ use crate::db::schema::{
     organization_domains as dom, organization_member_removals, organization_members, organizations,
 };
 use crate::db::DbConn;
+use crate::email::Email;
 
 /// Built-in login stage: a user whose email the upstream verified, at a
 /// verified auto-enroll domain, joins that org with its `enroll_role` —
@@ -19,15 +20,12 @@ use crate::db::DbConn;
 pub fn auto_enroll(
     conn: &mut DbConn,
     user_id: &str,
-    email: &str,
+    email: &Email,
     ip: Option<&str>,
     now: NaiveDateTime,
 ) -> QueryResult<Vec<String>> {
-    let Some((_, domain)) = email.rsplit_once('@') else {
-        return Ok(Vec::new());
-    };
     let candidates: Vec<OrgDomain> = dom::table
-        .filter(dom::domain.eq(domain.to_lowercase()))
+        .filter(dom::domain.eq(email.domain()))
         .filter(dom::status.eq_any(["verified", "failing"]))
         .filter(dom::auto_enroll.eq(true))
         .select(OrgDomain::as_select())
@@ -76,12 +74,13 @@ pub fn home_realm(
     conn: &mut DbConn,
     login_hint: &str,
 ) -> QueryResult<Option<(String, Option<String>)>> {
-    let Some((_, domain)) = login_hint.rsplit_once('@') else {
+    // A hint that is no email address (a user name, junk) selects nothing.
+    let Ok(email) = Email::parse(login_hint) else {
         return Ok(None);
     };
     dom::table
         .inner_join(organizations::table)
-        .filter(dom::domain.eq(domain.trim().to_lowercase()))
+        .filter(dom::domain.eq(email.domain()))
         .filter(dom::status.eq_any(["verified", "failing"]))
         .select((organizations::id, organizations::preferred_connection))
         .first(conn)

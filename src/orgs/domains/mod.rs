@@ -1,7 +1,8 @@
 //! Verified domains (SPEC §7): claim a domain, prove it with a DNS TXT
 //! record, keep proving it, and auto-enroll users with verified emails there.
 //!
-//! * [`name`] — parsing a domain name (IDNA, reserved and look-alike names);
+//! * [`name`] — parsing a domain name (IDNA, reserved and look-alike names, the
+//!   Public Suffix List);
 //! * [`recheck`] — the background re-verification (`failing`, `unverified`);
 //! * [`login`] — the login stages: auto-enroll and home-realm discovery.
 

@@ -18,7 +18,36 @@ const RESERVED_TLDS: &[&str] = &[
     "localdomain",
 ];
 
-/// A normalised domain: lowercase ASCII (IDNA), no trailing dot, a public-looking suffix.
+/// Where a name stands in the Public Suffix List.
+#[derive(Debug, PartialEq, Eq)]
+enum Registrable {
+    /// A registrable domain (eTLD+1, `acme.co.uk`) or a name below one (`eu.acme.com`).
+    Yes,
+    /// A suffix the list names (`com`, `co.uk`, `github.io`, `vercel.app`): anyone
+    /// may register below it, so no org can own it.
+    PublicSuffix,
+    /// The last label is no suffix the list names (`acme.zzz`): the list's
+    /// implicit `*` rule would call it one, but no such TLD is delegated.
+    UnknownSuffix,
+}
+
+/// Looks the lowercase ASCII name up in the Public Suffix List compiled into
+/// the `psl` crate (ICANN and private sections; `cargo update -p psl` brings
+/// a newer list). Nothing is downloaded at run time.
+fn registrable_domain(ascii: &str) -> Registrable {
+    use psl::Psl;
+    match psl::List.domain(ascii.as_bytes()) {
+        Some(d) if d.suffix().is_known() => Registrable::Yes,
+        Some(_) => Registrable::UnknownSuffix,
+        None => match psl::List.suffix(ascii.as_bytes()) {
+            Some(s) if s.is_known() => Registrable::PublicSuffix,
+            _ => Registrable::UnknownSuffix,
+        },
+    }
+}
+
+/// A normalised domain: lowercase ASCII (IDNA), no trailing dot, a
+/// registrable domain (eTLD+1) of the Public Suffix List or a name below one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DomainName(String);
 
@@ -80,15 +109,20 @@ impl DomainName {
             }
         }
         let tld = labels.last().copied().unwrap_or_default();
-        let tld_ok = (tld.len() >= 2 && tld.bytes().all(|b| b.is_ascii_lowercase()))
-            || tld.starts_with("xn--");
-        if !tld_ok || RESERVED_TLDS.contains(&tld) {
+        if RESERVED_TLDS.contains(&tld) {
             return Err(bad("needs a public suffix (e.g. example.com)"));
         }
         if ascii.len() > 253 {
             return Err(bad("must be at most 253 characters"));
         }
-        Ok(Self(ascii))
+        match registrable_domain(&ascii) {
+            Registrable::Yes => Ok(Self(ascii)),
+            Registrable::PublicSuffix => Err(bad(
+                "is a public suffix (like co.uk or github.io), which no one org owns: \
+                 give a domain registered under it (e.g. example.co.uk)",
+            )),
+            Registrable::UnknownSuffix => Err(bad("needs a public suffix (e.g. example.com)")),
+        }
     }
 
     pub fn as_str(&self) -> &str {
@@ -126,6 +160,38 @@ mod tests {
             "x.123",
         ] {
             assert!(DomainName::parse(bad).is_err(), "{bad} should be refused");
+        }
+    }
+
+    #[test]
+    fn public_suffixes_are_refused() {
+        for ok in [
+            "acme.com",
+            "eu.acme.com",
+            "acme.co.uk",
+            "deep.eu.acme.co.uk",
+            "acme.github.io",
+            "acme.vercel.app",
+            "xn--bcher-kva.de",
+            "acme.xn--p1ai",
+        ] {
+            assert_eq!(DomainName::parse(ok).unwrap().as_str(), ok);
+        }
+        for suffix in [
+            "co.uk",
+            "github.io",
+            "vercel.app",
+            "com.au",
+            "CO.UK.",
+            "s3.amazonaws.com",
+        ] {
+            let e = DomainName::parse(suffix).unwrap_err().to_string();
+            assert!(e.contains("public suffix (like co.uk"), "{suffix}: {e}");
+        }
+        // A TLD the list does not name (the implicit `*` rule) is no public suffix.
+        for unknown in ["acme.zzz", "acme.notatld"] {
+            let e = DomainName::parse(unknown).unwrap_err().to_string();
+            assert!(e.contains("needs a public suffix"), "{unknown}: {e}");
         }
     }
 }

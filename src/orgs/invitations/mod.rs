@@ -22,13 +22,14 @@ use crate::db::schema::{
     identities, organization_invitations as inv, organization_members, roles, users,
 };
 use crate::db::DbConn;
+use crate::email::Email;
 use crate::secrets;
 use crate::upstream::Connection;
 
 /// Who an invitation is for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Addressee {
-    Email(String),
+    Email(Email),
     GithubLogin(String),
     GithubId(String),
 }
@@ -60,7 +61,9 @@ impl InvitationInput {
             ));
         }
         if let Some(e) = &self.email {
-            return parse_email(e).map(Addressee::Email);
+            return Email::parse(e)
+                .map(Addressee::Email)
+                .map_err(|_| OrgError::invalid("email", "not a valid email address"));
         }
         if let Some(l) = &self.github_login {
             let ok = (1..=39).contains(&l.len())
@@ -82,28 +85,6 @@ impl InvitationInput {
         };
         id.map(Addressee::GithubId)
             .ok_or_else(|| OrgError::invalid("github_id", "must be a GitHub numeric user id"))
-    }
-}
-
-/// A syntactically valid email, lowercased.
-pub fn parse_email(e: &str) -> Result<String, OrgError> {
-    let e = e.trim().to_lowercase();
-    let ok = e.len() <= 320
-        && !e
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | ',' | ';'))
-        && e.split_once('@').is_some_and(|(l, d)| {
-            !l.is_empty()
-                && !d.contains('@')
-                && d.contains('.')
-                && !d.starts_with('.')
-                && !d.ends_with('.')
-                && !d.contains("..")
-        });
-    if ok {
-        Ok(e)
-    } else {
-        Err(OrgError::invalid("email", "not a valid email address"))
     }
 }
 
@@ -187,7 +168,7 @@ pub fn link(issuer: &str, token: &str) -> String {
 fn is_member_already(conn: &mut DbConn, org_id: &str, a: &Addressee) -> QueryResult<bool> {
     let user_ids: Vec<String> = match a {
         Addressee::Email(e) => users::table
-            .filter(users::email.eq(e))
+            .filter(users::email.eq(e.as_str()))
             .filter(users::email_verified.eq(true))
             .select(users::id)
             .load(conn)?,
@@ -275,14 +256,14 @@ pub fn create(
             return Err(OrgError::Conflict("this person is already a member".into()));
         }
         let (email, login, gid) = match &addressee {
-            Addressee::Email(e) => (Some(e.clone()), None, None),
+            Addressee::Email(e) => (Some(e.as_str().to_string()), None, None),
             Addressee::GithubLogin(l) => (None, Some(l.clone()), None),
             Addressee::GithubId(i) => (None, None, Some(i.clone())),
         };
         // A second pending invitation to the same address replaces the first.
         let same: Vec<String> = match &addressee {
             Addressee::Email(e) => inv::table
-                .filter(inv::email.eq(e))
+                .filter(inv::email.eq(e.as_str()))
                 .filter(inv::org_id.eq(&org_id))
                 .filter(pending_filter(ctx.now))
                 .select(inv::id)

@@ -12,6 +12,7 @@ both_backends!(
     failed_verifications_say_what_was_found,
     a_domain_belongs_to_one_org,
     free_mail_garbage_and_normalisation,
+    public_suffixes_are_refused,
 );
 
 async fn add_publish_verify(b: Backend) {
@@ -223,5 +224,30 @@ async fn free_mail_garbage_and_normalisation(b: Backend) {
         app.count("SELECT COUNT(*) AS n FROM organization_domains")
             .await,
         1
+    );
+}
+
+/// The Public Suffix List decides: a public suffix (ICANN or private) is no
+/// one's domain; a registrable domain under it, or a name below that, is.
+async fn public_suffixes_are_refused(b: Backend) {
+    let (app, _client, owner, _dns) = setup(b).await;
+    for suffix in ["co.uk", "github.io", "vercel.app", "Co.Uk."] {
+        let (s, r) = add(&app, &owner, "acme", json!({"domain": suffix})).await;
+        assert_eq!(s, 422, "{suffix}: {r}");
+        let msg = r["error_description"].as_str().unwrap();
+        assert!(
+            msg.starts_with("domain") && msg.contains("public suffix"),
+            "{suffix}: {r}"
+        );
+    }
+    for ok in ["acme.co.uk", "eu.acme.com"] {
+        let (s, d) = add(&app, &owner, "acme", json!({"domain": ok})).await;
+        assert_eq!(s, 201, "{ok}: {d}");
+        assert_eq!(d["domain"], ok);
+    }
+    assert_eq!(
+        app.count("SELECT COUNT(*) AS n FROM organization_domains")
+            .await,
+        2
     );
 }

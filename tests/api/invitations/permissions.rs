@@ -10,6 +10,7 @@ both_backends!(
     only_the_addressee_can_accept,
     no_escalation_and_permission_checks,
     bad_input_is_refused_and_stores_nothing,
+    invitations_and_the_dev_form_parse_emails_alike,
 );
 
 async fn only_the_addressee_can_accept(b: Backend) {
@@ -199,4 +200,72 @@ async fn bad_input_is_refused_and_stores_nothing(b: Backend) {
             .await,
         0
     );
+}
+
+/// One `Email` parser behind the invitation API and the dev form: the same
+/// addresses are refused with the same messages as before, and the same
+/// spelling variants meet as one address.
+async fn invitations_and_the_dev_form_parse_emails_alike(b: Backend) {
+    let (app, client, owner) = setup(b, None).await;
+    let refused = [
+        "Bob <bob@example.com>",
+        "bob@[127.0.0.1]",
+        "bob@example",
+        "\"b,ob\"@example.com",
+        "bo\u{202E}b@example.com",
+        "bob@example.com; eve@example.com",
+    ];
+    for bad in refused {
+        let (s, r) = invite(&app, &owner, json!({"email": bad, "role": "member"})).await;
+        assert_eq!(s, 422, "{bad}: {r}");
+        assert_eq!(
+            r["error_description"], "email: not a valid email address",
+            "{bad}"
+        );
+    }
+    let (s, c) = invite(
+        &app,
+        &owner,
+        json!({"email": "  New.Hire+ops@Example.COM ", "role": "member"}),
+    )
+    .await;
+    assert_eq!(s, 201, "{c}");
+    assert_eq!(c["invitation"]["email"], "new.hire+ops@example.com");
+
+    // The dev form refuses what the invitation API refuses.
+    let browser = app.browser();
+    let pkce = Pkce::new();
+    let res = browser
+        .get(&app.authorize_url(&client, &pkce, "openid", "dev"))
+        .await;
+    assert_eq!(res.status(), 303);
+    let loc = res.headers()["location"].to_str().unwrap().to_string();
+    let tx = query_param(&format!("{}{loc}", app.address), "tx").unwrap();
+    for bad in refused {
+        let res = browser
+            .http
+            .post(app.url("/callback/dev"))
+            .form(&[
+                ("tx", tx.as_str()),
+                ("email", bad),
+                ("email_verified", "true"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 400, "{bad}");
+        assert!(
+            res.text()
+                .await
+                .unwrap()
+                .contains("Enter a valid email address."),
+            "{bad}"
+        );
+    }
+    assert_eq!(app.count("SELECT COUNT(*) AS n FROM users").await, 1);
+    // …and a differently spelt login is the invited address.
+    let hire = app.api_user(&client, "NEW.HIRE+OPS@example.com").await;
+    let (s, body) = accept(&app, &hire, c["token"].as_str().unwrap()).await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(members_of_acme(&app).await, 2);
 }

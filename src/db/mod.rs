@@ -106,6 +106,18 @@ pub struct Db {
 impl Db {
     /// Builds the pool, retrying with backoff for `connect_timeout_secs`.
     pub fn connect(settings: &DatabaseSettings) -> Result<Self, DbError> {
+        Self::connect_with(settings, 1)
+    }
+
+    /// For one-shot CLI commands: no connection kept idle, so the pool's
+    /// worker threads are quiet when the process exits. (With an idle
+    /// minimum they may be opening a TLS connection to PostgreSQL while
+    /// OpenSSL's exit handlers run, which crashes the process at exit.)
+    pub fn connect_one_shot(settings: &DatabaseSettings) -> Result<Self, DbError> {
+        Self::connect_with(settings, 0)
+    }
+
+    fn connect_with(settings: &DatabaseSettings, min_idle: u32) -> Result<Self, DbError> {
         let url = settings.url.expose().to_string();
         let backend = backend_for(&url);
         let sqlite_file = match backend {
@@ -141,7 +153,7 @@ impl Db {
             let manager = ConnectionManager::<DbConn>::new(url.clone());
             let result = Pool::builder()
                 .max_size(settings.pool_size)
-                .min_idle(Some(1))
+                .min_idle(Some(min_idle))
                 .connection_timeout(Duration::from_secs(settings.acquire_timeout_secs.max(1)))
                 .connection_customizer(Box::new(SqlitePragmas))
                 .build(manager);

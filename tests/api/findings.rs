@@ -104,7 +104,10 @@ async fn slugs_cannot_look_like_ids(b: Backend) {
     assert_eq!(s, 201, "{o}");
     assert_ne!(o["slug"], id);
     let (s, got) = app.api("GET", &format!("/api/orgs/{id}"), t, None).await;
-    assert_eq!((s, got["slug"].as_str()), (200, Some("acme")));
+    assert_eq!(
+        (s, got["organization"]["slug"].as_str()),
+        (200, Some("acme"))
+    );
 }
 
 async fn roles_in_use_by_a_domain_or_past_invitations(b: Backend) {

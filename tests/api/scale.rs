@@ -298,7 +298,9 @@ async fn a_wrong_or_missing_kek_stops_start_up(b: Backend) {
         .unwrap();
     assert!(
         out.status.success(),
-        "{}",
+        "{}: {}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
     let list = tessera(&cfg, Some(OTHER_KEK), &["keys", "list"])

@@ -10,7 +10,6 @@
 //!    * [`clock`] — the `Clock` trait; `SystemClock` in production, `FixedClock` in tests.
 //!    * [`secrets`] — CSPRNG tokens, token hashes, client-secret hashing, constant-time compare.
 //!    * [`metrics`] — Prometheus text-format counters and histograms.
-//!    * [`html`] — HTML escaping for pages and emails.
 //! 2. [`config`] — settings: embedded defaults, TOML file, `TESSERA_…` environment, validation.
 //! 3. [`db`] — `DbConn` (diesel `MultiConnection` over SQLite and PostgreSQL), pool,
 //!    embedded migrations, `schema.rs`, `models.rs`, per-backend `dialect`, job `lease`s.
@@ -37,7 +36,9 @@
 //!    * [`app`] — builds the state (pool, key store, issuance service, …) and the HTTP server.
 //!    * [`http`] — thin actix handlers, one file per area: extract, one call, map.
 //!      `http/mod.rs` holds the route table; `http/error.rs` is the one place where
-//!      domain errors become HTTP responses (OAuth JSON, API JSON, HTML pages).
+//!      domain errors become HTTP responses (OAuth JSON, API JSON, HTML pages);
+//!      `http/pages.rs` builds every HTML page with maud (escaping checked at compile
+//!      time) and serves their one stylesheet, `assets/tessera.css`, from the binary.
 //!
 //! The CLI (`serve`, `migrate`, `keys`, …) is `src/main.rs`.
 
@@ -50,7 +51,6 @@ pub mod config;
 pub mod db;
 pub mod dns;
 pub mod hooks;
-pub mod html;
 pub mod http;
 pub mod issuance;
 pub mod mail;

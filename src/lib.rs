@@ -10,7 +10,8 @@
 //!    * [`clock`] — the `Clock` trait; `SystemClock` in production, `FixedClock` in tests.
 //!    * [`secrets`] — CSPRNG tokens, token hashes, client-secret hashing, constant-time compare.
 //!    * [`metrics`] — Prometheus text-format counters and histograms.
-//! 2. [`config`] — settings: embedded defaults, TOML file, `TESSERA_…` environment, validation.
+//! 2. [`config`] — settings: embedded defaults, TOML file, `TESSERA_…` environment (layered
+//!    with figment; unknown variables are logged and ignored), validation.
 //! 3. [`db`] — `DbConn` (diesel `MultiConnection` over SQLite and PostgreSQL), pool,
 //!    embedded migrations, `schema.rs`, `models.rs`, per-backend `dialect`, job `lease`s.
 //! 4. Storage-level services, on `db` and `config`:

@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 # Lowest first. Modules in one layer may not import each other, except the
 # web layer (app builds the server from http's routes; http reads app's state).
 layers=(
-  "clock secrets metrics html email"
+  "clock secrets metrics email"
   "config"
   "db"
   "audit accounts dns mail tokens maintenance"

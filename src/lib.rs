@@ -10,9 +10,9 @@
 //!    * [`clock`] — the `Clock` trait; `SystemClock` in production, `FixedClock` in tests.
 //!    * [`secrets`] — CSPRNG tokens, token hashes, client-secret hashing, constant-time compare.
 //!    * [`metrics`] — the Prometheus registry (`prometheus` crate): every family, bounded labels.
-//!    * [`html`] — HTML escaping for pages and emails.
 //!    * [`email`] — the `Email` newtype (parsed by `email_address`, lowercased), `domain()`.
-//! 2. [`config`] — settings: embedded defaults, TOML file, `TESSERA_…` environment, validation.
+//! 2. [`config`] — settings: embedded defaults, TOML file, `TESSERA_…` environment (layered
+//!    with figment; unknown variables are logged and ignored), validation.
 //! 3. [`db`] — `DbConn` (diesel `MultiConnection` over SQLite and PostgreSQL), pool,
 //!    embedded migrations, `schema.rs`, `models.rs`, per-backend `dialect`, job `lease`s.
 //! 4. Storage-level services, on `db` and `config`:
@@ -39,7 +39,9 @@
 //!    * [`app`] — builds the state (pool, key store, issuance service, …) and the HTTP server.
 //!    * [`http`] — thin actix handlers, one file per area: extract, one call, map.
 //!      `http/mod.rs` holds the route table; `http/error.rs` is the one place where
-//!      domain errors become HTTP responses (OAuth JSON, API JSON, HTML pages).
+//!      domain errors become HTTP responses (OAuth JSON, API JSON, HTML pages);
+//!      `http/pages.rs` builds every HTML page with maud (escaping checked at compile
+//!      time) and serves their one stylesheet, `assets/tessera.css`, from the binary.
 //!
 //! The CLI (`serve`, `migrate`, `keys`, …) is `src/main.rs`.
 
@@ -53,7 +55,6 @@ pub mod db;
 pub mod dns;
 pub mod email;
 pub mod hooks;
-pub mod html;
 pub mod http;
 pub mod issuance;
 pub mod mail;

@@ -9,7 +9,6 @@ use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use crate::config::{SmtpSettings, SmtpTls};
-use crate::html::esc;
 
 /// Why the mailer could not be set up, or an email not be sent.
 #[derive(Debug, thiserror::Error)]
@@ -141,6 +140,8 @@ impl Mailer {
 }
 
 /// The invitation email: names the org and the inviter, carries the link.
+/// The HTML part is built with maud, which escapes every value; the text
+/// part needs no escaping.
 pub fn invitation_email(to: &str, org: &str, inviter: &str, role: &str, link: &str) -> Email {
     Email {
         to: to.to_string(),
@@ -148,13 +149,12 @@ pub fn invitation_email(to: &str, org: &str, inviter: &str, role: &str, link: &s
         text: format!(
             "{inviter} invited you to join {org} as {role}.\n\nAccept the invitation:\n{link}\n\nIf you did not expect this, ignore this email; the link expires on its own.\n"
         ),
-        html: format!(
-            "<p>{} invited you to join <strong>{}</strong> as {}.</p><p><a href=\"{}\">Accept the invitation</a></p><p>If you did not expect this, ignore this email; the link expires on its own.</p>",
-            esc(inviter),
-            esc(org),
-            esc(role),
-            esc(link)
-        ),
+        html: maud::html! {
+            p { (inviter) " invited you to join " strong { (org) } " as " (role) "." }
+            p { a href=(link) { "Accept the invitation" } }
+            p { "If you did not expect this, ignore this email; the link expires on its own." }
+        }
+        .into_string(),
     }
 }
 
@@ -172,6 +172,19 @@ mod tests {
             "https://id.example.com/invitations/s3cret-token",
         );
         assert!(e.html.contains("&lt;Acme&gt;"), "{}", e.html);
+        assert_eq!(
+            e.html,
+            concat!(
+                "<p>Ann invited you to join <strong>&lt;Acme&gt;</strong> as member.</p>",
+                r#"<p><a href="https://id.example.com/invitations/s3cret-token">Accept the invitation</a></p>"#,
+                "<p>If you did not expect this, ignore this email; the link expires on its own.</p>"
+            )
+        );
+        assert_eq!(
+            e.text,
+            "Ann invited you to join <Acme> as member.\n\nAccept the invitation:\nhttps://id.example.com/invitations/s3cret-token\n\nIf you did not expect this, ignore this email; the link expires on its own.\n"
+        );
+        assert_eq!(e.subject, "Ann invited you to join <Acme>");
         assert!(e.text.contains("s3cret-token"));
         let dbg = format!("{e:?}");
         assert!(!dbg.contains("s3cret-token"), "{dbg}");

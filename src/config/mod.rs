@@ -1,12 +1,16 @@
 //! Settings: embedded defaults, then the TOML file, then `TESSERA_…` environment
-//! variables, then validation. Every failure names the file or variable, the
-//! key and the problem, so `main` can print it and exit with code 2.
+//! variables (merged by figment), then validation. Every failure names the file
+//! or variable, the key and the problem, so `main` can print it and exit with
+//! code 2.
 //!
 //! Environment overrides use `__` between nesting levels:
 //! `TESSERA_DATABASE__URL`, `TESSERA_TOKENS__ACCESS_TOKEN_TTL_SECS`,
-//! `TESSERA_ISSUER`. `DATABASE_URL` is honoured too (it wins over the file).
-//! A string value `env:NAME` is replaced by the environment variable `NAME`
-//! (for secrets that should not live in the file).
+//! `TESSERA_ISSUER`. `DATABASE_URL` and `TESSERA_ENV` are honoured too (they
+//! win over the file; `TESSERA_DATABASE__URL` and `TESSERA_SERVER__ENVIRONMENT`
+//! win over them). A `TESSERA_…` variable that names no setting is logged and
+//! ignored; an unknown key in the file is an error. A string value `env:NAME`
+//! is replaced by the environment variable `NAME` (for secrets that should not
+//! live in the file).
 //!
 //! Closed sets of values (algorithm, environment, DNS protocol, SMTP TLS,
 //! action kind, `on_error`, triggers) are enums read by serde, so a bad value
@@ -20,7 +24,7 @@
 //! * `actions.rs` — `[[actions]]`, [`Trigger`], [`ActionKind`], [`OnError`];
 //! * `values.rs` — the other enums and [`UnknownValue`];
 //! * `secret.rs` — [`SecretString`];
-//! * `layering.rs` — file + environment merging.
+//! * `layering.rs` — file + environment layering (figment).
 
 mod actions;
 mod layering;
@@ -33,7 +37,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 pub use actions::{ActionConfig, ActionKind, OnError, Trigger};
-pub use layering::{EnvError, KeyPathError, ShapeError};
+pub use layering::{EnvError, ShapeError};
 pub use secret::{resolve_env_reference, EnvReferenceError, SecretString, REDACTED};
 pub use sections::{
     redact_url, ClaimSettings, ClientConfig, ConnectorSettings, DatabaseSettings, DefaultRole,
@@ -64,9 +68,6 @@ pub enum ConfigError {
     /// A value of the right type that is out of range or inconsistent.
     #[error("{key}: {message}")]
     Invalid { key: &'static str, message: String },
-    /// The embedded defaults do not serialize (a bug).
-    #[error("internal defaults: {0}")]
-    Defaults(#[from] toml::ser::Error),
 }
 
 impl ConfigError {
@@ -144,8 +145,16 @@ impl Settings {
     }
 
     /// Same as [`Settings::load`] with an explicit environment (for tests).
+    /// `TESSERA_…` variables that name no setting are logged and ignored.
     pub fn load_from(file: Option<&Path>, env: &[(String, String)]) -> Result<Self, ConfigError> {
-        let mut settings = layering::load(file, env)?;
+        let loaded = layering::load(file, env)?;
+        if !loaded.ignored.is_empty() {
+            tracing::warn!(
+                variables = %loaded.ignored.join(", "),
+                "ignoring TESSERA_ environment variables that name no setting"
+            );
+        }
+        let mut settings = loaded.settings;
         settings.validate()?;
         Ok(settings)
     }

@@ -5,8 +5,8 @@ use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize};
 
-/// What a [`SecretString`] serializes as. The settings are only serialized to
-/// learn the type of each key (environment layering), never to be read back.
+/// What a [`SecretString`] serializes as, should the settings ever be
+/// serialized (they are never read back from a serialized copy).
 pub const REDACTED: &str = "[redacted]";
 
 /// A secret that never shows in `Debug` output, logs or serialized settings.

@@ -6,7 +6,7 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
-use super::pages::{self, esc, qs};
+use super::pages::{self, qs};
 use crate::app::AppState;
 use crate::db::models::LoginTransaction;
 use crate::issuance::{AuthorizeInput, LoginOutcome, LoginResponse, RequestContext};
@@ -168,23 +168,7 @@ pub async fn org_picker(
         Ok(m) => m,
         Err(e) => return crate::http::error::internal_page(&e),
     };
-    let mut body = String::from(
-        r#"<p>Choose the organization to continue with.</p><form method="post" action="/login/organization">"#,
-    );
-    body.push_str(&format!(
-        r#"<input type="hidden" name="tx" value="{}">"#,
-        esc(&tx.id)
-    ));
-    for m in &memberships {
-        body.push_str(&format!(
-            r#"<button type="submit" name="organization" value="{}">{} <small>({})</small></button>"#,
-            esc(&m.organization.id),
-            esc(&m.organization.name),
-            esc(&m.role)
-        ));
-    }
-    body.push_str("</form>");
-    pages::page(StatusCode::OK, "Choose an organization", &body)
+    pages::render(StatusCode::OK, pages::org_picker(&tx.id, &memberships))
 }
 
 #[derive(Debug, Deserialize)]

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use super::authorize::{
     context, load_tx, login_response, redirect_error, see_other, tx_problem_page, TxQuery,
 };
-use super::pages::{self, esc, qs};
+use super::pages::{self, qs};
 use crate::app::AppState;
 use crate::db::models::LoginTransaction;
 use crate::oauth::authorize::{self, TxProblem};
@@ -33,10 +33,6 @@ fn enabled(state: &AppState, name: &str) -> Option<Connection> {
         .filter(|c| state.connectors.is_enabled(*c))
 }
 
-fn dev_warning() -> &'static str {
-    r#"<p class="warning" role="alert"><strong>Development login.</strong> Anyone can sign in as anyone here. This connector must never be enabled in production.</p>"#
-}
-
 /// `GET /login?tx=…`: the connection chooser.
 pub async fn login_page(
     state: web::Data<AppState>,
@@ -55,21 +51,10 @@ pub async fn login_page(
             None,
         );
     }
-    let mut body =
-        String::from(r#"<p>Choose how to sign in.</p><nav aria-label="Sign-in methods">"#);
-    for c in &connections {
-        body.push_str(&format!(
-            r#"<a class="button" href="/login/{}?tx={}">Continue with {}</a>"#,
-            esc(c.as_str()),
-            esc(&qs(&tx.id)),
-            esc(c.display_name())
-        ));
-    }
-    body.push_str("</nav>");
-    if state.connectors.dev {
-        body.push_str(dev_warning());
-    }
-    pages::page(StatusCode::OK, "Sign in", &body)
+    pages::render(
+        StatusCode::OK,
+        pages::login(&connections, &tx.id, state.connectors.dev),
+    )
 }
 
 /// `GET /login/{connection}?tx=…`: to the upstream (or the dev form).
@@ -145,22 +130,7 @@ fn upstream_failure(
 
 fn dev_form(tx: &LoginTransaction) -> HttpResponse {
     let hint = tx.login_hint.as_deref().unwrap_or("");
-    let body = format!(
-        r#"{warning}
-<form method="post" action="/callback/dev">
-<input type="hidden" name="tx" value="{tx}">
-<label for="email">Email</label>
-<input id="email" name="email" type="email" required autocomplete="email" value="{hint}">
-<label for="name">Name</label>
-<input id="name" name="name" type="text" autocomplete="name">
-<label><input type="checkbox" name="email_verified" value="true" checked> Treat the email as verified</label>
-<button type="submit">Sign in</button>
-</form>"#,
-        warning = dev_warning(),
-        tx = esc(&tx.id),
-        hint = esc(hint),
-    );
-    pages::page(StatusCode::OK, "Dev sign-in", &body)
+    pages::render(StatusCode::OK, pages::dev_login(&tx.id, hint))
 }
 
 #[derive(Debug, Deserialize)]

@@ -30,7 +30,7 @@ pub async fn logout(state: web::Data<AppState>, req: HttpRequest) -> HttpRespons
         .await;
     let mut res = match done {
         Ok(Ok(Some(url))) => see_other(&url),
-        Ok(Ok(None)) => pages::page(StatusCode::OK, "Signed out", "<p>You are signed out.</p>"),
+        Ok(Ok(None)) => pages::render(StatusCode::OK, pages::signed_out()),
         Ok(Err(problem)) => {
             return pages::error_page(StatusCode::BAD_REQUEST, &problem.to_string(), None)
         }

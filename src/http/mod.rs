@@ -54,6 +54,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/userinfo", web::get().to(userinfo::userinfo))
         .route("/userinfo", web::post().to(userinfo::userinfo))
         .route("/logout", web::get().to(logout::logout))
+        .route(pages::STYLESHEET_PATH, web::get().to(pages::stylesheet))
         .route(
             "/invitations/{token}",
             web::get().to(api::invitations::page),

@@ -400,6 +400,60 @@ fn bad_config_exits_2_naming_file_and_key() {
     assert_eq!(out.status.code(), Some(2));
 }
 
+/// Kubernetes injects `TESSERA_PORT=tcp://…`, `TESSERA_SERVICE_HOST`, … into
+/// every pod for a Service named `tessera`: logged and ignored, not fatal. A
+/// variable that names a setting with a bad value still stops start-up.
+#[test]
+fn unknown_env_vars_are_logged_and_ignored_known_ones_still_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let migrate = |extra: &[(&str, &str)]| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_tessera"));
+        cmd.arg("migrate")
+            .current_dir(dir.path())
+            .env("TESSERA_PORT", "tcp://10.0.0.7:8080")
+            .env("TESSERA_PORT_8080_TCP_ADDR", "10.0.0.7")
+            .env("TESSERA_SERVICE_HOST", "10.0.0.7")
+            .env("TESSERA_SERVICE_PORT", "8080")
+            .env("TESSERA_LOG", "warn");
+        for (k, v) in extra {
+            cmd.env(k, v);
+        }
+        cmd.output().unwrap()
+    };
+    let out = migrate(&[]);
+    let log = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{log}");
+    assert!(
+        log.contains("WARN") && log.contains("name no setting"),
+        "{log}"
+    );
+    for var in [
+        "TESSERA_PORT",
+        "TESSERA_PORT_8080_TCP_ADDR",
+        "TESSERA_SERVICE_HOST",
+        "TESSERA_SERVICE_PORT",
+    ] {
+        assert!(log.contains(var), "{var} in {log}");
+    }
+    assert!(
+        !log.contains("tcp://10.0.0.7"),
+        "values are not logged: {log}"
+    );
+
+    let out = migrate(&[("TESSERA_DATABASE__POOL_SIZE", "many")]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("environment variable TESSERA_DATABASE__POOL_SIZE")
+            && err.contains("database.pool_size"),
+        "{err}"
+    );
+}
+
 #[test]
 fn unreachable_database_gives_up_with_a_redacted_url() {
     let dir = tempfile::tempdir().unwrap();

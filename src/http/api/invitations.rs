@@ -8,7 +8,7 @@ use super::{ip, run, ApiJson, Member, UserCaller};
 use crate::accounts;
 use crate::app::AppState;
 use crate::http::error::ApiError;
-use crate::http::pages::{self, esc, qs};
+use crate::http::pages::{self, qs};
 use crate::orgs::invitations::{self as inv, AcceptOutcome, CreateCtx, InvitationInput, Issued};
 use crate::orgs::OrgError;
 
@@ -242,35 +242,28 @@ pub async fn page(state: web::Data<AppState>, path: web::Path<String>) -> HttpRe
         }
     };
     let inviter = inviter.unwrap_or_else(|| "A teammate".into());
-    let mut body = format!(
-        "<p>{} invited you to join <strong>{}</strong> as <strong>{}</strong>.</p>",
-        esc(&inviter),
-        esc(&org.name),
-        esc(&role.name)
-    );
-    match client
+    let accept_url = client
         .as_ref()
         .and_then(|c| c.redirect_uris.first().map(|r| (c, r)))
-    {
-        Some((c, redirect)) => {
-            let url = format!(
+        .map(|(c, redirect)| {
+            format!(
                 "/authorize?response_type=code&client_id={}&redirect_uri={}&scope={}&invitation={}&organization={}",
                 qs(&c.id),
                 qs(redirect),
                 qs("openid profile email orgs offline_access"),
                 qs(&token),
                 qs(&row.org_id)
-            );
-            body.push_str(&format!(
-                r#"<p><a class="button" href="{}">Sign in and accept</a></p>"#,
-                esc(&url)
-            ));
-        }
-        None => body.push_str("<p>Open the application and sign in to accept this invitation.</p>"),
-    }
-    body.push_str(&format!(
-        "<p><small>The invitation expires on {} UTC.</small></p>",
-        esc(&row.expires_at.format("%Y-%m-%d %H:%M").to_string())
-    ));
-    pages::page(StatusCode::OK, &format!("Join {}", org.name), &body)
+            )
+        });
+    let expires = row.expires_at.format("%Y-%m-%d %H:%M").to_string();
+    pages::render(
+        StatusCode::OK,
+        pages::invitation(&pages::Invitation {
+            inviter: &inviter,
+            org: &org.name,
+            role: &role.name,
+            accept_url: accept_url.as_deref(),
+            expires: &expires,
+        }),
+    )
 }

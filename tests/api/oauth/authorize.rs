@@ -8,6 +8,7 @@ both_backends!(
     redirect_uri_must_match_exactly_and_bad_clients_never_redirect,
     authorize_errors_redirect_with_state,
     pkce_is_mandatory_for_public_clients_and_checked,
+    pages_escape_and_use_the_served_stylesheet,
 );
 
 async fn redirect_uri_must_match_exactly_and_bad_clients_never_redirect(b: Backend) {
@@ -179,4 +180,55 @@ async fn pkce_is_mandatory_for_public_clients_and_checked(b: Backend) {
         .await
         .unwrap();
     assert_eq!(res.status(), 401);
+}
+
+/// The hosted pages escape what they show, load their look from the binary's
+/// stylesheet, and need no inline style or script (strict CSP).
+async fn pages_escape_and_use_the_served_stylesheet(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let client = app.web_client().await;
+    let browser = app.browser();
+    let pkce = Pkce::new();
+    let url = format!(
+        "{}&login_hint={}",
+        app.authorize_url(&client, &pkce, "openid", "dev"),
+        pages_qs(r#"<script>"x'@e.com"#)
+    );
+    let res = browser.get(&url).await;
+    assert_eq!(res.status(), 303);
+    let form = browser
+        .get(res.headers()["location"].to_str().unwrap())
+        .await;
+    assert_eq!(form.status(), 200);
+    let csp = form.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        csp.contains("default-src 'none'") && csp.contains("style-src 'self'"),
+        "{csp}"
+    );
+    assert!(!csp.contains("unsafe-inline"), "{csp}");
+    let html = form.text().await.unwrap();
+    assert!(
+        html.contains(r#"value="&lt;script&gt;&quot;x'@e.com""#),
+        "{html}"
+    );
+    assert!(
+        !html.contains("<script") && !html.contains("<style"),
+        "{html}"
+    );
+    assert!(
+        html.contains(r#"<link rel="stylesheet" href="/assets/tessera.css">"#),
+        "{html}"
+    );
+    let css = browser.get("/assets/tessera.css").await;
+    assert_eq!(css.status(), 200);
+    assert_eq!(css.headers()["content-type"], "text/css; charset=utf-8");
+    assert_eq!(css.headers()["x-content-type-options"], "nosniff");
+    let css = css.text().await.unwrap();
+    assert!(
+        css.contains(".warning{") && css.contains("a.button,button{"),
+        "{css}"
+    );
 }

@@ -490,7 +490,7 @@ mod tests {
             .to_string();
         assert!(
             msg.ends_with(
-                "t.toml: database.poolsize: unknown field `poolsize`, expected one of `url`, `pool_size`, `connect_timeout_secs`, `acquire_timeout_secs`"
+                "t.toml: database.poolsize: unknown field `poolsize`, expected one of `url`, `pool_size`, `connect_timeout_secs`, `acquire_timeout_secs`, `migrate_on_start`"
             ),
             "{msg}"
         );

@@ -156,7 +156,11 @@ impl Db {
                 .min_idle(Some(min_idle))
                 .connection_timeout(Duration::from_secs(settings.acquire_timeout_secs.max(1)))
                 .connection_customizer(Box::new(SqlitePragmas))
-                .build(manager);
+                .build(manager)
+                // With no idle minimum the pool connects lazily: prove the
+                // database answers now, so an unreachable one is retried and
+                // reported (URL redacted) here, like with an idle minimum.
+                .and_then(|pool| pool.get().map(drop).map(|()| pool));
             match result {
                 Ok(pool) => {
                     return Ok(Self {

@@ -231,7 +231,7 @@ async fn run(command: Command, settings: Settings) -> Result<(), CliError> {
         Command::Migrate => {
             let db_settings = settings.database.clone();
             let applied = tokio::task::spawn_blocking(move || {
-                let db = tessera::db::Db::connect_one_shot(&db_settings)?;
+                let db = tessera::db::Db::connect(&db_settings)?;
                 db.migrate()
             })
             .await??;
@@ -264,7 +264,7 @@ fn db_keys_command(
     clock: &dyn Clock,
 ) -> Result<(), CliError> {
     use tessera::tokens::keys::{database, Kek};
-    let db = tessera::db::Db::connect_one_shot(&settings.database)?;
+    let db = tessera::db::Db::connect(&settings.database)?;
     db.migrate()?;
     let kek = database::kek_of(settings)?;
     let alg_of = |a: Option<Algorithm>| a.unwrap_or(settings.keys.algorithm);
@@ -497,7 +497,7 @@ where
 {
     let db_settings = settings.database.clone();
     tokio::task::spawn_blocking(move || {
-        let db = tessera::db::Db::connect_one_shot(&db_settings)?;
+        let db = tessera::db::Db::connect(&db_settings)?;
         db.migrate()?;
         let mut conn = db.get()?;
         f(&mut conn)

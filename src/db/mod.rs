@@ -105,19 +105,14 @@ pub struct Db {
 
 impl Db {
     /// Builds the pool, retrying with backoff for `connect_timeout_secs`.
+    ///
+    /// The pool keeps no idle minimum: r2d2 then never opens connections in
+    /// the background, only on demand. (With a minimum its worker threads may
+    /// be opening a TLS connection to PostgreSQL while the process exits —
+    /// a CLI command finishing, a start-up that fails — and OpenSSL's exit
+    /// handlers then crash the process with SIGSEGV.)
     pub fn connect(settings: &DatabaseSettings) -> Result<Self, DbError> {
-        Self::connect_with(settings, 1)
-    }
-
-    /// For one-shot CLI commands: no connection kept idle, so the pool's
-    /// worker threads are quiet when the process exits. (With an idle
-    /// minimum they may be opening a TLS connection to PostgreSQL while
-    /// OpenSSL's exit handlers run, which crashes the process at exit.)
-    pub fn connect_one_shot(settings: &DatabaseSettings) -> Result<Self, DbError> {
-        Self::connect_with(settings, 0)
-    }
-
-    fn connect_with(settings: &DatabaseSettings, min_idle: u32) -> Result<Self, DbError> {
+        let min_idle = 0;
         let url = settings.url.expose().to_string();
         let backend = backend_for(&url);
         let sqlite_file = match backend {

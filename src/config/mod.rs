@@ -147,7 +147,10 @@ impl Settings {
     /// Same as [`Settings::load`] with an explicit environment (for tests).
     /// `TESSERA_…` variables that name no setting are logged and ignored.
     pub fn load_from(file: Option<&Path>, env: &[(String, String)]) -> Result<Self, ConfigError> {
-        let loaded = layering::load(file, env)?;
+        let mut loaded = layering::load(file, env)?;
+        // The documented home of the key-encryption key (`env:TESSERA_KEK`)
+        // names no setting by design: not worth a warning at every start.
+        loaded.ignored.retain(|v| v != "TESSERA_KEK");
         if !loaded.ignored.is_empty() {
             tracing::warn!(
                 variables = %loaded.ignored.join(", "),

@@ -306,12 +306,37 @@ fn spawn_purger(state: &AppState) {
         loop {
             tick.tick().await;
             match purge_expired(&state).await {
-                Ok(Some(p)) => tracing::debug!(?p, "purged expired rows"),
+                Ok(Some(p)) => {
+                    tracing::debug!(?p, "purged expired rows");
+                    retire_keys(&state).await;
+                }
                 Ok(None) => {}
                 Err(e) => tracing::error!(error = %e, "purging expired rows failed"),
             }
         }
     });
+}
+
+/// With the database key store, the purge lease holder also retires keys a
+/// rotation superseded (once the new key signs) and, later, those whose
+/// every token has expired — so `keys list` tells the truth without a CLI run.
+async fn retire_keys(state: &AppState) {
+    if state.settings.keys.store != crate::config::KeyStoreKind::Database {
+        return;
+    }
+    let (db, ttl, now) = (
+        state.db.clone(),
+        state.settings.max_token_ttl(),
+        state.clock.now(),
+    );
+    match tokio::task::spawn_blocking(move || crate::tokens::keys::database::prune(&db, ttl, now))
+        .await
+    {
+        Ok(Ok(retired)) if !retired.is_empty() => tracing::info!(?retired, "retired signing keys"),
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => tracing::error!(error = %e, "retiring signing keys failed"),
+        Err(e) => tracing::error!(error = %e, "the key retirement task failed"),
+    }
 }
 
 /// One purge round (`None` when another process holds the lease).

@@ -284,9 +284,18 @@ fn db_keys_command(
         }
         KeysCommand::Rotate { alg } => {
             let alg = alg_of(alg);
-            let meta = database::rotate(&db, &kek, alg, clock.now(), chrono::Duration::zero())?;
+            // Publish before use: every instance loads the new key within its
+            // reload interval, so it signs only after that (until then the
+            // previous key signs, and it stays published for its tokens).
+            let delay = settings.keys.reload_interval();
+            let meta = database::rotate(&db, &kek, alg, clock.now(), delay)?;
             let pruned = database::prune(&db, settings.max_token_ttl(), clock.now())?;
-            println!("new active key {} ({})", meta.kid, meta.alg.as_str());
+            println!(
+                "new active key {} ({}), published now, signing from {}",
+                meta.kid,
+                meta.alg.as_str(),
+                meta.activation().to_rfc3339()
+            );
             for kid in pruned {
                 println!("retired {kid} (every token it signed has expired)");
             }

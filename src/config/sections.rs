@@ -90,6 +90,14 @@ pub struct KeySettings {
     pub encryption_key: Option<SecretString>,
 }
 
+impl KeySettings {
+    /// `reload_interval_secs`: also how long a rotated-in key is published
+    /// before it signs (every instance has loaded it by then).
+    pub fn reload_interval(&self) -> chrono::Duration {
+        seconds(self.reload_interval_secs)
+    }
+}
+
 impl Default for KeySettings {
     fn default() -> Self {
         Self {

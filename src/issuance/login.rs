@@ -81,6 +81,8 @@ impl LoginResponse {
 
 /// What the database part of `/authorize` decided.
 enum Decision {
+    /// Refused before a login transaction exists: no browser cookie is set.
+    Invalid(LoginOutcome),
     Done(LoginOutcome),
     Next(Box<AuthRequest>, Next),
 }
@@ -114,14 +116,14 @@ impl Issuance {
                         Ok(v) => v,
                         Err(AuthorizeError::Internal(e)) => return Err(OAuthError::server(e)),
                         Err(AuthorizeError::Page(msg)) => {
-                            return Ok(Decision::Done(LoginOutcome::Page(msg)))
+                            return Ok(Decision::Invalid(LoginOutcome::Page(msg)))
                         }
                         Err(AuthorizeError::Redirect {
                             redirect_uri,
                             state,
                             error,
                         }) => {
-                            return Ok(Decision::Done(LoginOutcome::Redirect {
+                            return Ok(Decision::Invalid(LoginOutcome::Redirect {
                                 redirect_uri,
                                 state,
                                 result: Err(error),
@@ -136,12 +138,12 @@ impl Issuance {
                     return Ok(
                         match login::from_session(conn, &settings, &areq, &s, &browser, now)? {
                             Ok(next) => Decision::Next(Box::new(areq), next),
-                            Err(e) => Decision::Done(LoginOutcome::redirect(&areq, Err(e))),
+                            Err(e) => Decision::Invalid(LoginOutcome::redirect(&areq, Err(e))),
                         },
                     );
                 }
                 if areq.prompt == Some(Prompt::None) {
-                    return Ok(Decision::Done(LoginOutcome::redirect(
+                    return Ok(Decision::Invalid(LoginOutcome::redirect(
                         &areq,
                         Err(OAuthError::LoginRequired(
                             "the user is not logged in".into(),
@@ -165,13 +167,14 @@ impl Issuance {
                 Ok(Decision::Done(LoginOutcome::Login { tx, connection }))
             })
             .await?;
-        let outcome = match decision {
-            Decision::Done(outcome) => outcome,
-            Decision::Next(areq, next) => self.after_login(&areq, next, ctx).await?,
+        let (outcome, browser_cookie) = match decision {
+            Decision::Invalid(outcome) => (outcome, None),
+            Decision::Done(outcome) => (outcome, new_browser),
+            Decision::Next(areq, next) => (self.after_login(&areq, next, ctx).await?, new_browser),
         };
         Ok(LoginResponse {
             outcome,
-            browser_cookie: new_browser,
+            browser_cookie,
             session_cookie: None,
         })
     }

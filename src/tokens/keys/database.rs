@@ -112,16 +112,24 @@ pub fn ensure_active(
     now: DateTime<Utc>,
 ) -> Result<Option<KeyMeta>, KeyError> {
     let mut conn = get(db)?;
-    dialect::write_tx(&mut conn, |conn| {
-        dialect::xact_lock(conn, AdvisoryLock::Boot)?;
-        let active: i64 = sk::table
+    let has_active = |conn: &mut DbConn| -> QueryResult<bool> {
+        let n: i64 = sk::table
             .filter(sk::state.eq(state_name(KeyState::Active)))
             .count()
             .get_result(conn)?;
-        if active > 0 {
+        Ok(n > 0)
+    };
+    if has_active(&mut conn)? {
+        return Ok(None);
+    }
+    // Generated outside the transaction (RSA takes a while); checked again
+    // under the lock, so of instances starting together only one inserts.
+    let (row, meta) = new_row(kek, alg, now, now)?;
+    dialect::write_tx(&mut conn, |conn| {
+        dialect::xact_lock(conn, AdvisoryLock::Boot)?;
+        if has_active(conn)? {
             return Ok(None);
         }
-        let (row, meta) = new_row(kek, alg, now, now)?;
         diesel::insert_into(sk::table).values(&row).execute(conn)?;
         Ok(Some(meta))
     })
@@ -183,9 +191,9 @@ pub fn rotate(
     delay: Duration,
 ) -> Result<KeyMeta, KeyError> {
     let mut conn = get(db)?;
+    let (row, meta) = new_row(kek, alg, now, now + delay)?;
     dialect::write_tx(&mut conn, |conn| {
         dialect::xact_lock(conn, AdvisoryLock::Boot)?;
-        let (row, meta) = new_row(kek, alg, now, now + delay)?;
         if delay <= Duration::zero() {
             diesel::update(sk::table.filter(sk::state.eq(state_name(KeyState::Active))))
                 .set((

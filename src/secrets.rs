@@ -83,6 +83,34 @@ pub fn decode_key32(text: &str) -> Option<[u8; 32]> {
     bytes.try_into().ok()
 }
 
+/// Creates `dir` (and its parents) if missing; a directory created here is
+/// private to the owner (0700 on Unix): the database and keys live there.
+pub fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    if dir.exists() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(dir)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
+}
+
+/// Opens `path` for writing, creating it private to the owner (0600 on
+/// Unix) so it is never readable by others, even for a moment.
+pub fn private_file_options() -> std::fs::OpenOptions {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    opts
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -119,10 +119,22 @@ impl Db {
             Backend::Sqlite => {
                 let path = std::path::PathBuf::from(sqlite_path(&url));
                 if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(parent).map_err(|e| DbError::Connect {
+                    crate::secrets::create_private_dir(parent).map_err(|e| DbError::Connect {
                         url: url.clone(),
                         reason: format!("cannot create {}: {e}", parent.display()),
                     })?;
+                }
+                // A new database file is created 0600 before SQLite opens it (its
+                // -wal and -shm files take the same mode); an existing one is kept.
+                if !path.exists() {
+                    crate::secrets::private_file_options()
+                        .create(true)
+                        .truncate(false)
+                        .open(&path)
+                        .map_err(|e| DbError::Connect {
+                            url: url.clone(),
+                            reason: format!("cannot create {}: {e}", path.display()),
+                        })?;
                 }
                 // Switch the file to WAL once, before the pool opens connections
                 // concurrently (they would race on the journal mode and log "locked").

@@ -13,6 +13,30 @@ both_backends!(
     undecodable_cursors_are_400,
 );
 
+/// Finding 10: the SQLite database, its directory and key metadata are
+/// private to the owner (the PEM already was).
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_and_key_files_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let dir = tempfile::tempdir().unwrap();
+    let (data, keys) = (dir.path().join("data"), dir.path().join("keys"));
+    let db_url = data.join("tessera.db").display().to_string();
+    let k = keys.clone();
+    let app = TestApp::spawn_with(Backend::Sqlite, move |s| {
+        s.database.url = tessera::config::SecretString::new(db_url);
+        s.keys.dir = k;
+    })
+    .await;
+    assert_eq!(mode(&data), 0o700, "data/");
+    assert_eq!(mode(&data.join("tessera.db")), 0o600);
+    assert_eq!(mode(&keys), 0o700, "keys/");
+    let kid = app.state.keys.current().active.meta.kid.clone();
+    assert_eq!(mode(&keys.join(format!("{kid}.pem"))), 0o600);
+    assert_eq!(mode(&keys.join(format!("{kid}.json"))), 0o600);
+}
+
 async fn a_code_replayed_by_another_client_revokes_nothing(b: Backend) {
     let app = TestApp::spawn(b).await;
     let web = app.web_client().await;

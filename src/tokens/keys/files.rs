@@ -16,7 +16,7 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> KeyError + '_ {
 
 /// Generates a key, writes `<kid>.pem` and `<kid>.json`, and returns its metadata.
 pub fn generate_key(dir: &Path, alg: Algorithm, now: DateTime<Utc>) -> Result<KeyMeta, KeyError> {
-    std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+    crate::secrets::create_private_dir(dir).map_err(io_err(dir))?;
     let (kid, pem) = generate_pem(alg)?;
     let meta = KeyMeta {
         kid: kid.clone(),
@@ -34,14 +34,10 @@ pub fn generate_key(dir: &Path, alg: Algorithm, now: DateTime<Utc>) -> Result<Ke
 
 fn write_private(path: &Path, bytes: &[u8]) -> Result<(), KeyError> {
     use std::io::Write;
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let mut f = opts.open(path).map_err(io_err(path))?;
+    let mut f = crate::secrets::private_file_options()
+        .create_new(true)
+        .open(path)
+        .map_err(io_err(path))?;
     f.write_all(bytes).map_err(io_err(path))
 }
 
@@ -52,7 +48,15 @@ fn write_meta(dir: &Path, meta: &KeyMeta) -> Result<(), KeyError> {
         path: path.display().to_string(),
         source,
     })?;
-    std::fs::write(&tmp, body).map_err(io_err(&tmp))?;
+    {
+        use std::io::Write;
+        let mut f = crate::secrets::private_file_options()
+            .create(true)
+            .truncate(true)
+            .open(&tmp)
+            .map_err(io_err(&tmp))?;
+        f.write_all(&body).map_err(io_err(&tmp))?;
+    }
     std::fs::rename(&tmp, &path).map_err(io_err(&path))
 }
 

@@ -72,12 +72,16 @@ impl Issuance {
 
     /// `POST /api/switch-org`: the refresh grant with `organization`, for a
     /// refresh token of the caller's, from the client of the caller's token.
+    /// A confidential client's refresh token also needs that client's
+    /// credentials (SPEC §3, round 2): a leaked refresh token plus any access
+    /// token of the user must stay useless without the secret.
     pub async fn switch_org(
         &self,
         user_id: String,
         client_id: String,
         organization: String,
         refresh_token: String,
+        presented: Option<client::PresentedClient>,
         ctx: &RequestContext,
     ) -> Result<TokenResponse, OAuthError> {
         let token = refresh_token.clone();
@@ -89,8 +93,21 @@ impl Issuance {
                     .ok_or_else(|| {
                         OAuthError::InvalidGrant("the refresh token is not yours".into())
                     })?;
-                client::find(conn, &rt.client_id)?
-                    .ok_or_else(|| OAuthError::InvalidGrant("unknown client".into()))
+                let client = client::find(conn, &rt.client_id)?
+                    .ok_or_else(|| OAuthError::InvalidGrant("unknown client".into()))?;
+                if client.public {
+                    return Ok(client);
+                }
+                match presented {
+                    Some(p) if p.client_id == client.id => client::verify(Some(client), p),
+                    Some(_) => Err(OAuthError::InvalidClient(
+                        "client_id is not the client of this refresh token".into(),
+                    )),
+                    None => Err(OAuthError::InvalidClient(
+                        "a confidential client's refresh token needs client_id and client_secret"
+                            .into(),
+                    )),
+                }
             })
             .await?;
         let plan = self

@@ -406,11 +406,32 @@ fn sync_locked(
 }
 
 /// Credentials a request presented.
-#[derive(Debug)]
 pub struct PresentedClient {
     pub client_id: String,
     secret: Option<String>,
     pub via_basic: bool,
+}
+
+impl PresentedClient {
+    /// Credentials given in a JSON body (`/api/switch-org`).
+    pub fn in_body(client_id: String, secret: Option<String>) -> Self {
+        Self {
+            client_id,
+            secret,
+            via_basic: false,
+        }
+    }
+}
+
+/// Never the secret.
+impl std::fmt::Debug for PresentedClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PresentedClient")
+            .field("client_id", &self.client_id)
+            .field("secret", &self.secret.as_ref().map(|_| "[redacted]"))
+            .field("via_basic", &self.via_basic)
+            .finish()
+    }
 }
 
 /// Extracts client credentials from `Authorization: Basic` or the form body.

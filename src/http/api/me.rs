@@ -40,6 +40,9 @@ pub async fn me(state: web::Data<AppState>, caller: UserCaller) -> Result<HttpRe
 pub struct SwitchOrg {
     organization: String,
     refresh_token: String,
+    /// Required when the refresh token belongs to a confidential client.
+    client_id: Option<String>,
+    client_secret: Option<String>,
 }
 
 /// `POST /api/switch-org`: the same code path as
@@ -52,8 +55,15 @@ pub async fn switch_org(
     body: ApiJson<SwitchOrg>,
 ) -> Result<HttpResponse, actix_web::Error> {
     let body = body.into_inner();
-    if body.organization.len() > 128 || body.refresh_token.len() > 512 {
-        return Err(ApiError::unprocessable("organization or refresh_token is too long").into());
+    if body.organization.len() > 128
+        || body.refresh_token.len() > 512
+        || body.client_id.as_ref().is_some_and(|c| c.len() > 128)
+        || body.client_secret.as_ref().is_some_and(|c| c.len() > 512)
+    {
+        return Err(ApiError::unprocessable(
+            "organization, refresh_token, client_id or client_secret is too long",
+        )
+        .into());
     }
     let response = state
         .issuance
@@ -62,6 +72,8 @@ pub async fn switch_org(
             caller.client_id,
             body.organization,
             body.refresh_token,
+            body.client_id
+                .map(|id| crate::oauth::client::PresentedClient::in_body(id, body.client_secret)),
             &crate::http::authorize::context(&req),
         )
         .await?;

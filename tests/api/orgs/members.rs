@@ -61,7 +61,10 @@ async fn removed_members_and_role_changes_take_effect_on_refresh(b: Backend) {
             "POST",
             "/api/switch-org",
             Some(&dt2.access_token),
-            Some(json!({"organization": "team", "refresh_token": dt2.refresh_token})),
+            Some(
+                json!({"organization": "team", "refresh_token": dt2.refresh_token,
+                "client_id": client.id, "client_secret": client.secret}),
+            ),
         )
         .await;
     assert_eq!((s, body["error"].as_str()), (400, Some("invalid_grant")));

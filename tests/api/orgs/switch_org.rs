@@ -6,7 +6,40 @@ use super::{create_org, org_id, setup};
 use crate::both_backends;
 use crate::helpers::{claims, org_claim, refresh, Backend, Tokens};
 
-both_backends!(switching_without_relogin_both_paths);
+both_backends!(
+    switching_without_relogin_both_paths,
+    switch_org_needs_the_secret_of_a_confidential_client
+);
+
+/// SPEC §3 (round 2): a leaked refresh token plus one of the user's access
+/// tokens (every resource server sees one) must not yield fresh tokens.
+async fn switch_org_needs_the_secret_of_a_confidential_client(b: Backend) {
+    let (app, client) = setup(b).await;
+    let t = app.api_user(&client, "leak@example.com").await;
+    create_org(&app, &t, "Second", "second").await;
+    for extra in [
+        json!({}),
+        json!({"client_id": client.id}),
+        json!({"client_id": client.id, "client_secret": "wrong-secret-wrong-secret-wrong!!"}),
+        json!({"client_id": "someone-else", "client_secret": client.secret}),
+    ] {
+        let mut body = json!({"organization": "second", "refresh_token": t.refresh_token});
+        body.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        let (s, e) = app
+            .api("POST", "/api/switch-org", Some(&t.access_token), Some(body))
+            .await;
+        assert_eq!(
+            (s, e["error"].as_str()),
+            (401, Some("invalid_client")),
+            "{e}"
+        );
+    }
+    // Nothing rotated: the refresh token still works.
+    let res = refresh(&app, &client, &t, None).await;
+    assert_eq!(res.status(), 200);
+}
 
 async fn switching_without_relogin_both_paths(b: Backend) {
     let (app, client) = setup(b).await;
@@ -19,7 +52,10 @@ async fn switching_without_relogin_both_paths(b: Backend) {
             "POST",
             "/api/switch-org",
             Some(&t.access_token),
-            Some(json!({"organization": "second", "refresh_token": t.refresh_token})),
+            Some(
+                json!({"organization": "second", "refresh_token": t.refresh_token,
+                "client_id": client.id, "client_secret": client.secret}),
+            ),
         )
         .await;
     assert_eq!(s, 200, "{body}");
@@ -61,7 +97,8 @@ async fn switching_without_relogin_both_paths(b: Backend) {
             "/api/switch-org",
             Some(&t4.access_token),
             Some(
-                json!({"organization": org_id(&app, &stranger), "refresh_token": t4.refresh_token}),
+                json!({"organization": org_id(&app, &stranger), "refresh_token": t4.refresh_token,
+                    "client_id": client.id, "client_secret": client.secret}),
             ),
         )
         .await;

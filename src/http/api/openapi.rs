@@ -10,7 +10,9 @@ fn request_schema(name: &str) -> Value {
     let s = |props: Value, required: &[&str]| json!({"type": "object", "properties": props, "required": required, "additionalProperties": false});
     match name {
         "SwitchOrg" => s(
-            json!({"organization": {"type": "string", "description": "org id or slug"}, "refresh_token": {"type": "string"}}),
+            json!({"organization": {"type": "string", "description": "org id or slug"}, "refresh_token": {"type": "string"},
+                "client_id": {"type": "string", "description": "required for a confidential client's refresh token"},
+                "client_secret": {"type": "string", "description": "required for a confidential client's refresh token"}}),
             &["organization", "refresh_token"],
         ),
         "CreateOrg" => s(

@@ -11,6 +11,7 @@ both_backends!(
     slugs_cannot_look_like_ids,
     roles_in_use_by_a_domain_or_past_invitations,
     undecodable_cursors_are_400,
+    third_party_org_tokens_carry_the_org_api_audience_alone,
 );
 
 /// Finding 10: the SQLite database, its directory and key metadata are
@@ -268,4 +269,39 @@ async fn undecodable_cursors_are_400(b: Backend) {
         )
         .await;
     assert_eq!(s, 200, "a real cursor still pages");
+}
+
+/// Finding 4 / SPEC §2 (round 2): a third-party app's `orgs` token is not an
+/// org-API token unless it asks for one, and then it is nothing else.
+async fn third_party_org_tokens_carry_the_org_api_audience_alone(b: Backend) {
+    use crate::helpers::claims;
+    let app = TestApp::spawn(b).await;
+    let mut sp = spec("third");
+    sp.first_party = false;
+    let third = app.register(sp).await;
+    let scope = "openid offline_access orgs";
+    let api = format!("{}/api", app.address);
+    let t = app.login_with(&third, "u@example.com", scope, "").await;
+    assert_eq!(claims(&t.access_token)["aud"], "https://api.example.com");
+    let (s, _) = app.api("GET", "/api/me", Some(&t.access_token), None).await;
+    assert_eq!(s, 401, "an app's token is no org-API token");
+    let extra = format!(
+        "&audience={}",
+        url::form_urlencoded::byte_serialize(api.as_bytes()).collect::<String>()
+    );
+    let t = app.login_with(&third, "u@example.com", scope, &extra).await;
+    assert_eq!(
+        claims(&t.access_token)["aud"],
+        api.as_str(),
+        "the org API alone"
+    );
+    let (s, _) = app.api("GET", "/api/me", Some(&t.access_token), None).await;
+    assert_eq!(s, 200);
+    // A first-party app keeps the mixed audience (round 1 behaviour).
+    let web = app.web_client().await;
+    let t = app.login_with(&web, "u@example.com", scope, "").await;
+    assert_eq!(
+        claims(&t.access_token)["aud"],
+        json!(["https://api.example.com", api])
+    );
 }

@@ -120,8 +120,9 @@ pub type ExtrasFn<'a> =
     &'a dyn Fn(&mut DbConn, &Client, &User, Option<&str>, &Scope) -> Result<Extras, OAuthError>;
 
 /// The `aud` of an access token: the requested audience (which must be one
-/// of the client's), else the client's default, else the configured default,
-/// else the issuer; plus `{issuer}/api` when the scope holds `orgs` or `manage`.
+/// of the client's, or `{issuer}/api`), else the client's default, else the
+/// configured default, else the issuer; plus `{issuer}/api` when the scope
+/// holds `manage`, or `orgs` for a first-party client.
 pub fn audiences(
     settings: &Settings,
     client: &Client,
@@ -146,7 +147,14 @@ pub fn audiences(
             }
         }
     }
-    if (scope.contains("orgs") || scope.contains("manage")) && !aud.contains(&api) {
+    // SPEC §2 (round 2): only a first-party client's `orgs` token also
+    // carries the org API's audience. A third-party client gets an org-API
+    // token only by asking for `audience={issuer}/api`, and that token has
+    // no other audience — an app's resource server must not be able to
+    // replay a user's token against the org API. (`manage` is a machine's
+    // own client-credentials access to it.)
+    let wants_api = scope.contains("manage") || (scope.contains("orgs") && client.first_party);
+    if wants_api && !aud.contains(&api) {
         aud.push(api);
     }
     if aud.is_empty() {

@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use crate::both_backends;
-use crate::helpers::{claims, spec, Backend, TestApp, TestClient, Tokens};
+use crate::helpers::{claims, owner_with_org, spec, Backend, TestApp, Tokens};
 
 both_backends!(
     domain_removal_and_its_audit_event_are_one_transaction,
@@ -56,22 +56,6 @@ async fn fail_audit(app: &TestApp, action: &str) {
             .await
         }
     }
-}
-
-async fn owner_with_org(b: Backend, slug: &str) -> (TestApp, TestClient, Tokens) {
-    let app = TestApp::spawn(b).await;
-    let client = app.web_client().await;
-    let owner = app.api_user(&client, &format!("owner@{slug}.com")).await;
-    let (s, _) = app
-        .api(
-            "POST",
-            "/api/orgs",
-            Some(&owner.access_token),
-            Some(json!({"name": slug, "slug": slug})),
-        )
-        .await;
-    assert_eq!(s, 201);
-    (app, client, owner)
 }
 
 async fn domain_removal_and_its_audit_event_are_one_transaction(b: Backend) {

@@ -540,3 +540,20 @@ pub async fn refresh(
     }
     app.token(client, &form).await
 }
+
+/// A server, a web client, and `owner@{slug}.com` owning the org `{slug}`.
+pub async fn owner_with_org(b: Backend, slug: &str) -> (TestApp, TestClient, Tokens) {
+    let app = TestApp::spawn(b).await;
+    let client = app.web_client().await;
+    let owner = app.api_user(&client, &format!("owner@{slug}.com")).await;
+    let (s, _) = app
+        .api(
+            "POST",
+            "/api/orgs",
+            Some(&owner.access_token),
+            Some(serde_json::json!({"name": slug, "slug": slug})),
+        )
+        .await;
+    assert_eq!(s, 201);
+    (app, client, owner)
+}
